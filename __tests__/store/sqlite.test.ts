@@ -1,0 +1,124 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { StorageError } from '../../src/errors.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import { removeTempDirs, tempDbPath, tempDir } from '../helpers/temp.js';
+
+const NOW = 1_700_000_000_000;
+const open = (path = tempDbPath()) => SqliteStore.open(path, 2000);
+const set = (key: string, value: string | Buffer, expiresAt: number | null = null) =>
+  ({ op: 'set', key, value: Buffer.isBuffer(value) ? value : Buffer.from(value), expiresAt }) as const;
+
+afterAll(removeTempDirs);
+
+describe('SqliteStore', () => {
+  test('creates folder and file owner-only, with a namespace id that survives reopening', async () => {
+    const path = tempDbPath();
+    const store = await open(path);
+    await store.applyWrites([set('k', 'v')], NOW);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(statSync(`${path}-wal`).mode & 0o777).toBe(0o600);
+    expect(statSync(dirname(path)).mode & 0o777).toBe(0o700);
+    const namespace = store.namespaceId;
+    expect(namespace).toMatch(/^[0-9a-f]{24}$/);
+    await store.close();
+    const again = await open(path);
+    expect(again.namespaceId).toBe(namespace);
+    await again.close();
+    const other = await open();
+    expect(other.namespaceId).not.toBe(namespace);
+    await other.close();
+  });
+
+  test('upserts one row per key and round-trips binary, empty and large values exactly', async () => {
+    const store = await open();
+    const binary = randomBytes(5 * 1024 * 1024);
+    await store.applyWrites([set('k', 'one'), set('k', 'two'), set('bin', binary), set('empty', Buffer.alloc(0)), set('ключ 🔑', '\0nul\0')], NOW);
+    expect((await store.read('k', NOW))?.value.toString()).toBe('two');
+    expect((await store.read('bin', NOW))?.value.equals(binary)).toBe(true);
+    expect((await store.read('empty', NOW))?.value.length).toBe(0);
+    expect((await store.read('ключ 🔑', NOW))?.value.toString()).toBe('\0nul\0');
+    expect((await store.stats(NOW)).keys).toBe(4);
+    await store.close();
+  });
+
+  test('hides expired rows and purges them on later writes', async () => {
+    const store = await open();
+    await store.applyWrites([set('short', 'x', NOW + 1000), set('long', 'y', NOW + 60_000)], NOW);
+    expect(await store.read('short', NOW + 999)).toBeDefined();
+    expect(await store.read('short', NOW + 1000)).toBeUndefined();
+    expect((await store.stats(NOW + 2000)).expiredKeys).toBe(1);
+    await store.applyWrites([set('other', 'z')], NOW + 2000);
+    expect((await store.stats(NOW + 2000)).expiredKeys).toBe(0);
+    await store.close();
+  });
+
+  test('records an invalidation for overwrites and deletes, none for fresh inserts', async () => {
+    const store = await open();
+    const [fresh] = await store.applyWrites([set('a', '1')], NOW);
+    expect(fresh).toEqual({ existed: false, outboxId: null });
+    const [overwrite] = await store.applyWrites([set('a', '2')], NOW);
+    expect(overwrite?.existed).toBe(true);
+    expect(overwrite?.outboxId).toEqual(expect.any(Number));
+    const [removed] = await store.applyWrites([{ op: 'delete', key: 'a' }], NOW);
+    expect(removed?.existed).toBe(true);
+    // The delete's invalidation is still pending: a fresh insert of the same key must owe one too.
+    const [reinsert] = await store.applyWrites([set('a', '3')], NOW);
+    expect(reinsert?.outboxId).toEqual(expect.any(Number));
+    const pending = await store.pendingInvalidations(10);
+    expect(pending.map((p) => p.key)).toEqual(['a', 'a', 'a']);
+    await store.clearInvalidations(pending.map((p) => p.id));
+    expect(await store.pendingInvalidations(10)).toEqual([]);
+    const [missing] = await store.applyWrites([{ op: 'delete', key: 'nope' }], NOW);
+    expect(missing).toEqual({ existed: false, outboxId: null });
+    await store.close();
+  });
+
+  test('scans by prefix in key order, page by page', async () => {
+    const store = await open();
+    const keys = ['a', 'b:1', 'b:2', 'b:3', 'b;', 'c', 'b'];
+    await store.applyWrites(keys.map((k) => set(k, k)), NOW);
+    const first = await store.scan('b', '', 2, NOW);
+    expect(first.entries.map((e) => e.key)).toEqual(['b', 'b:1']);
+    expect(first.done).toBe(false);
+    const rest = await store.scan('b', 'b:1', 10, NOW);
+    expect(rest.entries.map((e) => e.key)).toEqual(['b:2', 'b:3', 'b;']);
+    expect(rest.done).toBe(true);
+    expect((await store.scan('', '', 100, NOW)).entries.map((e) => e.key)).toEqual([...keys].sort());
+    await store.close();
+  });
+
+  test('treats quotes and SQL in keys and values as data', async () => {
+    const store = await open();
+    const evil = "x'); DROP TABLE entries; --";
+    await store.applyWrites([set(evil, evil)], NOW);
+    expect((await store.read(evil, NOW))?.value.toString()).toBe(evil);
+    await store.close();
+  });
+
+  test('says clearly when the path is a directory, a file that is not a database, or under a file', async () => {
+    const dir = tempDir();
+    await expect(open(dir)).rejects.toThrow(new StorageError(`cannot open database ${JSON.stringify(dir)}: it is a directory`));
+    const junk = join(dir, 'junk.db');
+    writeFileSync(junk, 'this is not a database, just some text that is long enough to look like a header'.repeat(20));
+    await expect(open(junk)).rejects.toThrow(/is not a tbase database \(file is not a database\)/);
+    const underFile = join(junk, 'x.db');
+    await expect(open(underFile)).rejects.toThrow(/a parent of it is not a folder/);
+    mkdirSync(join(dir, 'sub'));
+  });
+
+  test('a write waiting on another connection\'s lock fails with a clear message after the busy timeout', async () => {
+    const path = tempDbPath();
+    const holder = await SqliteStore.open(path, 100);
+    const waiter = await SqliteStore.open(path, 100);
+    // Hold the write lock from a raw transaction on the holder's connection.
+    const driver = (holder as unknown as { db: { exec(sql: string): Promise<void> } }).db;
+    await driver.exec('BEGIN IMMEDIATE');
+    await expect(waiter.applyWrites([set('k', 'v')], NOW)).rejects.toThrow(/is locked by another process/);
+    await driver.exec('ROLLBACK');
+    await waiter.applyWrites([set('k', 'v')], NOW);
+    await holder.close();
+    await waiter.close();
+  });
+});

@@ -1,0 +1,52 @@
+/**
+ * Entry point and the one error boundary of one-shot runs: parse the command line, pick the mode, run, and turn
+ * the outcome into output and an exit status (CONTRACT.md). Nothing here knows how a command works.
+ */
+import { readFileSync } from 'node:fs';
+import { resolveConfig, type Config } from './config.js';
+import { Context } from './context.js';
+import { ExitCode, exitCodeOf } from './errors.js';
+import { IO } from './io.js';
+import { parseCommandLine, type Invocation, type ParseOutcome } from './program.js';
+import { renderError, renderResult } from './render.js';
+
+export async function main(argv: string[], io: IO, env: Record<string, string | undefined>): Promise<number> {
+  let json = argv.includes('--json');
+  let command: string | undefined;
+  try {
+    const outcome: ParseOutcome = parseCommandLine(argv, version(), { writeOut: (text) => void io.out(text) });
+    if (outcome.kind === 'done') return ExitCode.ok;
+    const config = resolveConfig(outcome.flags, env);
+    json = config.json;
+    if (outcome.kind === 'command') {
+      command = outcome.invocation.spec.name;
+      return await runOneShot(io, config, outcome.invocation);
+    }
+    if (outcome.kind === 'session' && io.isStdinTTY && io.isStdoutTTY) {
+      const { runRepl } = await import('./repl/loop.js'); // Inquirer loads only on this path
+      return await runRepl(io, config);
+    }
+    const { runBatch } = await import('./batch.js');
+    const file = outcome.kind === 'batch' ? outcome.file : '-';
+    return await runBatch(io, config, { file, bail: outcome.kind === 'batch' && outcome.bail });
+  } catch (error) {
+    await renderError({ io, mode: io.outputMode(json), now: Date.now() }, command, error);
+    return exitCodeOf(error);
+  }
+}
+
+async function runOneShot(io: IO, config: Config, invocation: Invocation): Promise<number> {
+  const ctx = new Context(io, config);
+  try {
+    const result = await invocation.spec.run(ctx, invocation.options);
+    await renderResult({ io, mode: io.outputMode(config.json), now: ctx.now() }, invocation.spec.name, result);
+    return ExitCode.ok;
+  } finally {
+    await ctx.close();
+  }
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}

@@ -1,0 +1,49 @@
+/** Validation of the words commands share: keys, values, durations, counts. Each failure is a UsageError. */
+import { UsageError } from '../errors.js';
+
+export const MAX_KEY_BYTES = 1024;
+export const MAX_VALUE_BYTES = 64 * 1024 * 1024;
+
+export function requireArg(value: string | undefined, name: string, usage: string): string {
+  if (value === undefined) throw new UsageError(`missing <${name}>; usage: ${usage}`);
+  return value;
+}
+
+export function parseKey(raw: string | undefined, usage: string): string {
+  const key = requireArg(raw, 'key', usage);
+  if (key === '') throw new UsageError('key is empty');
+  const bytes = Buffer.byteLength(key, 'utf8');
+  if (bytes > MAX_KEY_BYTES) throw new UsageError(`key is ${bytes} bytes; the limit is ${MAX_KEY_BYTES}`);
+  if (/[\uD800-\uDFFF]/u.test(key.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, ''))) {
+    throw new UsageError('key is not valid UTF-8');
+  }
+  return key;
+}
+
+export function checkValueSize(value: Buffer): Buffer {
+  if (value.length > MAX_VALUE_BYTES) {
+    throw new UsageError(`value is ${value.length} bytes; the limit is ${MAX_VALUE_BYTES} (64 MiB)`);
+  }
+  return value;
+}
+
+const UNIT_SECONDS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400 };
+
+/** `90`, `90s`, `5m`, `2h`, `1d` → seconds. Zero, negative, fractional or anything else is a usage error. */
+export function parseDuration(raw: string): number {
+  const match = /^(\d+)([smhd]?)$/i.exec(raw.trim());
+  const seconds = match ? Number(match[1]) * UNIT_SECONDS[match[2]!.toLowerCase()]! : NaN;
+  if (!Number.isSafeInteger(seconds) || seconds <= 0) {
+    throw new UsageError(`bad TTL ${JSON.stringify(raw)}: use a positive whole number with an optional unit, e.g. 90, 90s, 5m, 2h, 1d`);
+  }
+  return seconds;
+}
+
+export function parseLimit(raw: unknown): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (typeof raw !== 'string' || !/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < 1) {
+    throw new UsageError(`bad --limit ${JSON.stringify(raw)}: use a positive whole number`);
+  }
+  return n;
+}

@@ -1,0 +1,9 @@
+/** The one command table: commander (one-shot), the REPL and batch are all built from it. */
+import type { CommandSpec } from './types.js';
+import { setCommand } from './set.js';
+import { getCommand } from './get.js';
+import { deleteCommand } from './delete.js';
+import { listCommand } from './list.js';
+import { statsCommand } from './stats.js';
+
+export const commands: CommandSpec<any>[] = [setCommand, getCommand, deleteCommand, listCommand, statsCommand];

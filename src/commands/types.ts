@@ -1,0 +1,48 @@
+/**
+ * What every command is: a declaration of its words (so one table can drive commander for one-shot, the REPL and
+ * batch), a parse step from those words to a typed options object, and a run step that computes a result.
+ * Commands never print: renderers in render.ts turn results into text.
+ */
+import type { Config } from '../config.js';
+import type { CacheAsideStore, CacheAsideStats } from '../store/cache-aside.js';
+import type { Entry } from '../store/sqlite.js';
+
+export interface ArgumentSpec {
+  name: string;
+  required: boolean;
+  description: string;
+}
+
+export interface OptionSpec {
+  /** commander syntax, e.g. `--ttl <duration>` or `-n, --no-newline` */
+  flags: string;
+  description: string;
+}
+
+export interface CommandSpec<Options = unknown> {
+  name: string;
+  aliases?: string[];
+  summary: string;
+  args: ArgumentSpec[];
+  options: OptionSpec[];
+  examples: string[];
+  /** From commander's positional values and option object to typed options; throws UsageError. */
+  parse(args: (string | undefined)[], opts: Record<string, unknown>): Options;
+  run(ctx: CommandContext, options: Options): Promise<CommandResult>;
+}
+
+export interface CommandContext {
+  readonly config: Config;
+  /** Opened on first use, so `--help` or a usage error never touches the database. */
+  store(): Promise<CacheAsideStore>;
+  now(): number;
+  /** The whole of stdin, for `set KEY -`; a UsageError where stdin carries the commands themselves. */
+  readValueFromStdin(maxBytes: number): Promise<Buffer>;
+}
+
+export type CommandResult =
+  | { kind: 'stored'; key: string; expiresAt: number | null }
+  | { kind: 'value'; key: string; entry: Entry; source: 'cache' | 'store'; newline: boolean }
+  | { kind: 'deleted'; key: string }
+  | { kind: 'entries'; entries: AsyncIterable<Entry>; keysOnly: boolean }
+  | { kind: 'stats'; stats: CacheAsideStats; dbPath: string };

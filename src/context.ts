@@ -1,0 +1,79 @@
+/**
+ * The lazy factory every front (one-shot, REPL, batch) hands to commands: configuration, the clock, stdin for
+ * `set KEY -`, and the store, which is opened on first use only, so `--help` and usage errors touch nothing.
+ */
+import type { CommandContext } from './commands/types.js';
+import type { Config } from './config.js';
+import { CacheError, UsageError } from './errors.js';
+import type { IO } from './io.js';
+import { CacheAsideStore } from './store/cache-aside.js';
+import { MemcachePool } from './store/memcache.js';
+import { SqliteStore } from './store/sqlite.js';
+
+export interface ContextOptions {
+  now?: () => number;
+  /** True in the REPL and batch, where stdin carries the commands and cannot also carry a value. */
+  stdinIsCommandStream?: boolean;
+  /** How loudly to report a cache failure; by default one notice per process on stderr. */
+  onCacheFault?: (error: CacheError) => void;
+  /** How long a failed memcached server is skipped before it is tried again. */
+  cacheRetryAfterMs?: number;
+}
+
+export class Context implements CommandContext {
+  readonly now: () => number;
+  private opened: Promise<CacheAsideStore> | null = null;
+  private cacheNoticeShown = false;
+
+  constructor(
+    readonly io: IO,
+    readonly config: Config,
+    private readonly options: ContextOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  store(): Promise<CacheAsideStore> {
+    if (!this.opened) {
+      this.opened = this.open();
+      // A failed open is not cached: the REPL may retry once the user fixes the file.
+      this.opened.catch(() => {
+        this.opened = null;
+      });
+    }
+    return this.opened;
+  }
+
+  async readValueFromStdin(maxBytes: number): Promise<Buffer> {
+    if (this.options.stdinIsCommandStream || this.io.isStdinTTY) {
+      throw new UsageError('`-` reads the value from stdin, which is not available here; give the value as a word');
+    }
+    return this.io.readAllStdin(maxBytes, () => new UsageError(`value on stdin is larger than ${maxBytes} bytes (64 MiB)`));
+  }
+
+  async close(): Promise<void> {
+    const opened = this.opened;
+    this.opened = null;
+    if (opened) await (await opened.catch(() => null))?.close();
+  }
+
+  private async open(): Promise<CacheAsideStore> {
+    const store = await SqliteStore.open(this.config.dbPath, this.config.busyTimeoutMs);
+    const cache = this.config.cacheEnabled
+      ? new MemcachePool(this.config.servers, {
+          timeoutMs: this.config.cacheTimeoutMs,
+          retryAfterMs: this.options.cacheRetryAfterMs ?? 2000,
+        })
+      : null;
+    return new CacheAsideStore(store, cache, {
+      now: this.now,
+      onCacheFault: this.options.onCacheFault ?? ((error) => this.noticeOnce(error)),
+    });
+  }
+
+  private noticeOnce(error: CacheError): void {
+    if (this.cacheNoticeShown) return;
+    this.cacheNoticeShown = true;
+    this.io.err(`${this.io.errColour.yellow('tbase: notice:')} cache unavailable, answering from SQLite (${error.message})`);
+  }
+}

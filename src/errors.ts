@@ -1,0 +1,59 @@
+/**
+ * Typed errors and the exit codes of the contract. Only the entry point (cli.ts), the REPL loop and the batch
+ * runner turn these into a message and a status; everything below them just throws.
+ */
+
+export const ExitCode = {
+  ok: 0,
+  notFound: 1,
+  usage: 2,
+  storage: 3,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export abstract class TbaseError extends Error {
+  abstract readonly exitCode: ExitCode;
+}
+
+/** Unknown command, missing argument, bad TTL, empty key, malformed import… (exit 2). */
+export class UsageError extends TbaseError {
+  readonly exitCode = ExitCode.usage;
+}
+
+/** `get`/`delete` of a key that is not there (exit 1). */
+export class NotFoundError extends TbaseError {
+  readonly exitCode = ExitCode.notFound;
+  constructor(readonly key: string) {
+    super(`key not found: ${quoteKey(key)}`);
+  }
+}
+
+/** The database cannot be opened, read or written (exit 3). */
+export class StorageError extends TbaseError {
+  readonly exitCode = ExitCode.storage;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/**
+ * memcached is down, slow or refused a request. Never reaches the user as a failure: the cache-aside policy
+ * answers from SQLite and reports it once as a notice.
+ */
+export class CacheError extends Error {}
+
+/** Keys appear in messages quoted, with control characters escaped, and cut short when long. */
+export function quoteKey(key: string): string {
+  const shown = key.length > 80 ? `${key.slice(0, 77)}...` : key;
+  return JSON.stringify(shown);
+}
+
+export function exitCodeOf(error: unknown): ExitCode {
+  return error instanceof TbaseError ? error.exitCode : ExitCode.storage;
+}
+
+/** One line, no stack trace: what a user sees for any error. */
+export function messageOf(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

@@ -1,0 +1,54 @@
+/**
+ * The line grammar shared by the REPL and batch (CONTRACT.md, "Modes"): words split on blanks; "…" and '…'
+ * quote; inside double quotes \" \\ \n \t escape; blank lines and lines starting with # are skipped.
+ * Quoted and bare parts next to each other join into one word (a"b c" is `ab c`), and "" is an empty word.
+ */
+import { UsageError } from './errors.js';
+
+const DOUBLE_QUOTE_ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', n: '\n', t: '\t' };
+
+/** The words of a line, or null when the line is blank or a comment. Throws UsageError on an open quote. */
+export function splitLine(line: string): string[] | null {
+  const text = line.endsWith('\r') ? line.slice(0, -1) : line; // CRLF input
+  const trimmed = text.trimStart();
+  if (trimmed === '' || trimmed.startsWith('#')) return null;
+  const words: string[] = [];
+  let word: string | null = null; // null: between words
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (ch === ' ' || ch === '\t') {
+      if (word !== null) words.push(word);
+      word = null;
+    } else if (ch === '"' || ch === "'") {
+      const close = findClosingQuote(text, i);
+      if (close < 0) throw new UsageError(`unterminated ${ch === '"' ? 'double' : 'single'} quote`);
+      const body = text.slice(i + 1, close);
+      word = (word ?? '') + (ch === '"' ? unescapeDoubleQuoted(body) : body);
+      i = close;
+    } else {
+      word = (word ?? '') + ch;
+    }
+  }
+  if (word !== null) words.push(word);
+  return words;
+}
+
+function findClosingQuote(text: string, open: number): number {
+  const quote = text[open];
+  for (let i = open + 1; i < text.length; i++) {
+    if (quote === '"' && text[i] === '\\') i++;
+    else if (text[i] === quote) return i;
+  }
+  return -1;
+}
+
+/** Inside double quotes only \" \\ \n \t are escapes; any other backslash stays as typed. */
+function unescapeDoubleQuoted(body: string): string {
+  return body.replace(/\\(.)/gs, (whole, ch: string) => DOUBLE_QUOTE_ESCAPES[ch] ?? whole);
+}
+
+/** Quotes a word so that splitLine gives it back unchanged (used when echoing or saving lines). */
+export function quoteWord(word: string): string {
+  if (word !== '' && !/[\s"'\\#]/.test(word)) return word;
+  return `"${word.replace(/[\\"\n\t]/g, (ch) => ({ '\\': '\\\\', '"': '\\"', '\n': '\\n', '\t': '\\t' })[ch]!)}"`;
+}

@@ -1,0 +1,127 @@
+/**
+ * The only module that touches the process's streams. It knows whether each end is a terminal, whether to use
+ * colour, and writes with back-pressure so that a slow pipe never makes output pile up in memory.
+ */
+import type { Readable, Writable } from 'node:stream';
+import { Chalk, type ChalkInstance } from 'chalk';
+
+export type OutputMode = 'human' | 'plain' | 'json';
+
+export interface IOStreams {
+  stdin: Readable;
+  stdout: Writable;
+  stderr: Writable;
+  isStdinTTY: boolean;
+  isStdoutTTY: boolean;
+  isStderrTTY: boolean;
+  env: Record<string, string | undefined>;
+}
+
+export class IO {
+  readonly stdin: Readable;
+  readonly isStdinTTY: boolean;
+  readonly isStdoutTTY: boolean;
+  readonly isStderrTTY: boolean;
+  /** Colours for stdout; a no-op instance when stdout is piped or NO_COLOR is set. */
+  readonly colour: ChalkInstance;
+  /** Colours for stderr, judged on stderr's own terminal-ness. */
+  readonly errColour: ChalkInstance;
+  private readonly stdout: Writable;
+  private readonly stderr: Writable;
+  private stdoutClosed = false;
+
+  constructor(streams: IOStreams) {
+    this.stdin = streams.stdin;
+    this.stdout = streams.stdout;
+    this.stderr = streams.stderr;
+    this.isStdinTTY = streams.isStdinTTY;
+    this.isStdoutTTY = streams.isStdoutTTY;
+    this.isStderrTTY = streams.isStderrTTY;
+    this.colour = new Chalk({ level: colourLevel(streams.isStdoutTTY, streams.env) });
+    this.errColour = new Chalk({ level: colourLevel(streams.isStderrTTY, streams.env) });
+    // A reader that went away (`tbase list | head -1`) is not an error of ours: stop writing, exit quietly.
+    this.stdout.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') this.stdoutClosed = true;
+      else throw error;
+    });
+  }
+
+  static fromProcess(): IO {
+    return new IO({
+      stdin: process.stdin,
+      stdout: process.stdout,
+      stderr: process.stderr,
+      isStdinTTY: process.stdin.isTTY === true,
+      isStdoutTTY: process.stdout.isTTY === true,
+      isStderrTTY: process.stderr.isTTY === true,
+      env: process.env,
+    });
+  }
+
+  outputMode(json: boolean): OutputMode {
+    if (json) return 'json';
+    return this.isStdoutTTY ? 'human' : 'plain';
+  }
+
+  /** Writes data to stdout, waiting when the pipe is full. */
+  async out(data: string | Uint8Array): Promise<void> {
+    if (this.stdoutClosed || data.length === 0) return;
+    if (!this.stdout.write(data)) await waitForDrain(this.stdout);
+  }
+
+  /** One line of notice, warning or error on stderr. */
+  err(line: string): void {
+    this.stderr.write(line.endsWith('\n') ? line : `${line}\n`);
+  }
+
+  /** Resolves once everything written so far has been handed to the operating system. */
+  flush(): Promise<void> {
+    const flushOne = (stream: Writable) =>
+      new Promise<void>((resolve) => {
+        if (stream.writableEnded || stream.destroyed) return resolve();
+        stream.write('', () => resolve());
+      });
+    return Promise.all([this.stdoutClosed ? undefined : flushOne(this.stdout), flushOne(this.stderr)]).then(() => undefined);
+  }
+
+  /** All of stdin as bytes, refusing more than `maxBytes`. */
+  async readAllStdin(maxBytes: number, tooLarge: () => Error): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of this.stdin) {
+      const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+      total += buffer.length;
+      if (total > maxBytes) throw tooLarge();
+      chunks.push(buffer);
+    }
+    return Buffer.concat(chunks, total);
+  }
+}
+
+/** NO_COLOR (any non-empty value) wins, then FORCE_COLOR, then whether the stream is a terminal. */
+export function colourLevel(isTTY: boolean, env: Record<string, string | undefined>): 0 | 1 | 2 | 3 {
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return 0;
+  const force = env.FORCE_COLOR;
+  if (force !== undefined) {
+    if (force === '' || force === 'true') return 1;
+    if (force === 'false') return 0;
+    const level = Number.parseInt(force, 10);
+    return Number.isNaN(level) ? 1 : (Math.max(0, Math.min(level, 3)) as 0 | 1 | 2 | 3);
+  }
+  if (!isTTY || env.TERM === 'dumb') return 0;
+  return env.COLORTERM === 'truecolor' ? 3 : 2;
+}
+
+function waitForDrain(stream: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      stream.off('error', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+    stream.on('error', done);
+  });
+}

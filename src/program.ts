@@ -1,0 +1,128 @@
+/**
+ * The commander tree, built from the command table. The same builder makes the one-shot program (with global
+ * options, help and version) and the line program the REPL and batch use (commands only). Parsing only records
+ * which command was asked for and its typed options; running happens elsewhere.
+ */
+import { Command, CommanderError } from 'commander';
+import { commands } from './commands/index.js';
+import type { CommandSpec } from './commands/types.js';
+import type { GlobalFlags } from './config.js';
+import { UsageError } from './errors.js';
+
+export interface Invocation {
+  spec: CommandSpec<unknown>;
+  options: unknown;
+}
+
+export type ParseOutcome =
+  | { kind: 'command'; invocation: Invocation; flags: GlobalFlags }
+  | { kind: 'session'; flags: GlobalFlags } // no command: REPL or batch, decided by the caller
+  | { kind: 'batch'; file: string; bail: boolean; flags: GlobalFlags }
+  | { kind: 'done' }; // help or version was printed
+
+export interface ProgramOutput {
+  /** Help and version text (stdout). */
+  writeOut(text: string): void;
+}
+
+const DESCRIPTION = 'A cache-aside key-value tool: memcached in front, a SQLite file as the source of truth.';
+
+const GLOBAL_HELP = `
+Modes:
+  tbase [options] <command> [args…]    run one command and exit
+  tbase [options]                      interactive REPL (stdin is a terminal) or batch (stdin is piped)
+
+Environment:
+  TBASE_DB, TBASE_SERVERS (then MEMCACHE_SERVERS), TBASE_NO_CACHE=1, NO_COLOR, FORCE_COLOR
+  TBASE_CACHE_TIMEOUT_MS (default 500), TBASE_BUSY_TIMEOUT_MS (default 5000)
+
+Exit status: 0 ok, 1 key not found, 2 usage error, 3 storage error.`;
+
+/** Parses a whole command line (argv without node and script). */
+export function parseCommandLine(argv: string[], version: string, output: ProgramOutput): ParseOutcome {
+  let outcome: ParseOutcome = { kind: 'done' };
+  const program = configure(new Command('tbase'), output)
+    .description(DESCRIPTION)
+    .version(version, '-V, --version', 'print the version')
+    .option('--db <path>', 'SQLite database file (env TBASE_DB)')
+    .option('--servers <host:port,…>', 'memcached servers (env TBASE_SERVERS, MEMCACHE_SERVERS)')
+    .option('--no-cache', 'bypass memcached (env TBASE_NO_CACHE=1)')
+    .option('--json', 'print JSON (batch: one JSON object per command)')
+    .addHelpText('after', GLOBAL_HELP)
+    .allowExcessArguments()
+    .action(() => {
+      // With a default action, commander hands an unknown command name over as an argument.
+      const [unknown] = program.args;
+      if (unknown !== undefined) throw new UsageError(`unknown command ${JSON.stringify(unknown)} (see tbase --help)`);
+      outcome = { kind: 'session', flags: program.opts<GlobalFlags>() };
+    });
+  addCommands(program, output, (invocation) => {
+    outcome = { kind: 'command', invocation, flags: program.opts<GlobalFlags>() };
+  });
+  program
+    .command('batch')
+    .description('run commands from FILE (or - for stdin), one per line')
+    .argument('[file]', 'file of commands; - or nothing reads stdin', '-')
+    .option('--bail', 'stop at the first command that fails')
+    .action((file: string, opts: { bail?: boolean }) => {
+      outcome = { kind: 'batch', file, bail: opts.bail === true, flags: program.opts<GlobalFlags>() };
+    });
+  runParser(() => program.parse(argv, { from: 'user' }));
+  return outcome;
+}
+
+/**
+ * A parser for REPL and batch lines: the same commands, no global options. Reusable: commander restores its
+ * state before each parse.
+ */
+export function createLineParser(output: ProgramOutput): (words: string[]) => Invocation | null {
+  let invocation: Invocation | null = null;
+  const program = configure(new Command(''), output).helpCommand(false).helpOption(false);
+  addCommands(program, output, (parsed) => {
+    invocation = parsed;
+  });
+  return (words) => {
+    invocation = null;
+    runParser(() => program.parse(words, { from: 'user' }));
+    return invocation;
+  };
+}
+
+function configure(program: Command, output: ProgramOutput): Command {
+  return program
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    .configureOutput({
+      writeOut: (text) => output.writeOut(text),
+      writeErr: (text) => output.writeOut(text),
+      outputError: () => undefined, // errors are thrown as UsageError and reported by the caller
+    });
+}
+
+function addCommands(program: Command, output: ProgramOutput, onParsed: (invocation: Invocation) => void): void {
+  for (const spec of commands) {
+    const command = configure(program.command(spec.name), output).description(spec.summary);
+    if (spec.aliases) command.aliases(spec.aliases);
+    for (const arg of spec.args) command.argument(arg.required ? `<${arg.name}>` : `[${arg.name}]`, arg.description);
+    for (const option of spec.options) command.option(option.flags, option.description);
+    if (spec.examples.length > 0) {
+      command.addHelpText('after', `\nExamples:\n${spec.examples.map((e) => `  ${e}`).join('\n')}`);
+    }
+    command.action((...values: unknown[]) => {
+      const positional = values.slice(0, spec.args.length) as (string | undefined)[];
+      const opts = (values[spec.args.length] ?? {}) as Record<string, unknown>;
+      onParsed({ spec, options: spec.parse(positional, opts) });
+    });
+  }
+}
+
+/** commander signals help, version and errors by throwing; turn those into outcomes and UsageErrors. */
+function runParser(parse: () => unknown): void {
+  try {
+    parse();
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    if (error.exitCode === 0) return;
+    throw new UsageError(error.message.replace(/^error: /, ''));
+  }
+}

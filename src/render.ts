@@ -1,0 +1,159 @@
+/**
+ * Renderers: command results and errors to text, in three modes.
+ *  - human: stdout is a terminal; colour and friendly wording;
+ *  - plain: piped; data only, no decoration, one documented shape per command;
+ *  - json: one JSON object per command, always with `ok` and `command`.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { CommandResult } from './commands/types.js';
+import { ExitCode, exitCodeOf, messageOf, NotFoundError } from './errors.js';
+import type { IO, OutputMode } from './io.js';
+import type { Entry } from './store/sqlite.js';
+
+export interface RenderContext {
+  io: IO;
+  mode: OutputMode;
+  now: number;
+  /** Extra fields for JSON objects (batch adds the input line number). */
+  extra?: Record<string, unknown>;
+}
+
+export async function renderResult(ctx: RenderContext, command: string, result: CommandResult): Promise<void> {
+  const { io, mode } = ctx;
+  const c = io.colour;
+  const json = (fields: Record<string, unknown>) => io.out(`${JSON.stringify({ ok: true, command, ...ctx.extra, ...fields })}\n`);
+  switch (result.kind) {
+    case 'stored':
+      if (mode === 'json') return json({ key: result.key, ttl: ttlSeconds(result.expiresAt, ctx.now) });
+      if (mode === 'human') return io.out(`${c.green('OK')}${result.expiresAt ? c.dim(` (expires in ${humanDuration(result.expiresAt - ctx.now)})`) : ''}\n`);
+      return;
+    case 'value': {
+      const { entry } = result;
+      if (mode === 'json') return json({ key: result.key, ...valueFields(entry.value), ttl: ttlSeconds(entry.expiresAt, ctx.now), source: result.source });
+      if (mode === 'human' && !isUtf8(entry.value)) return io.out(`${c.yellow(escapeBytes(entry.value))}\n`);
+      await io.out(entry.value);
+      return result.newline ? io.out('\n') : undefined;
+    }
+    case 'deleted':
+      if (mode === 'json') return json({ key: result.key });
+      if (mode === 'human') return io.out(`${c.green('Deleted')} ${JSON.stringify(result.key)}\n`);
+      return;
+    case 'entries':
+      return renderEntries(ctx, command, result.entries, result.keysOnly);
+    case 'stats':
+      return renderStats(ctx, command, result);
+  }
+}
+
+async function renderEntries(ctx: RenderContext, command: string, entries: AsyncIterable<Entry>, keysOnly: boolean) {
+  const { io, mode } = ctx;
+  const c = io.colour;
+  if (mode === 'json') {
+    // Streamed: the document is written entry by entry and is only complete at the closing bracket.
+    const head = JSON.stringify({ ok: true, command, ...ctx.extra, entries: [] }).slice(0, -2);
+    await io.out(head);
+    let first = true;
+    for await (const entry of entries) {
+      const item = keysOnly ? JSON.stringify(entry.key) : JSON.stringify(entryFields(entry, ctx.now));
+      await io.out(first ? item : `,${item}`);
+      first = false;
+    }
+    return io.out(']}\n');
+  }
+  let count = 0;
+  for await (const entry of entries) {
+    count++;
+    if (mode === 'plain') {
+      await io.out(keysOnly ? `${escapeText(entry.key)}\n` : `${escapeText(entry.key)}\t${escapeBytes(entry.value)}\n`);
+      continue;
+    }
+    const ttl = entry.expiresAt ? c.dim(`  (ttl ${humanDuration(entry.expiresAt - ctx.now)})`) : '';
+    await io.out(keysOnly ? `${c.cyan(escapeText(entry.key))}\n` : `${c.cyan(escapeText(entry.key))}  ${preview(entry.value)}${ttl}\n`);
+  }
+  if (mode === 'human') await io.out(c.dim(count === 0 ? '(no entries)\n' : `(${count} ${count === 1 ? 'entry' : 'entries'})\n`));
+}
+
+async function renderStats(ctx: RenderContext, command: string, result: Extract<CommandResult, { kind: 'stats' }>) {
+  const { io, mode } = ctx;
+  const { stats } = result;
+  const rows: [string, string | number | null][] = [
+    ['database', result.dbPath],
+    ['keys', stats.keys],
+    ['expired_keys', stats.expiredKeys],
+    ['db_bytes', stats.dbBytes],
+    ['pending_invalidations', stats.pendingInvalidations],
+    ['cache', stats.cache],
+    ['servers', Object.entries(stats.servers).map(([s, state]) => `${s} (${state})`).join(', ') || '-'],
+    ['hits', stats.hits],
+    ['misses', stats.misses],
+  ];
+  if (mode === 'json') {
+    return io.out(`${JSON.stringify({ ok: true, command, ...ctx.extra, database: result.dbPath, ...stats })}\n`);
+  }
+  if (mode === 'plain') return io.out(rows.map(([name, value]) => `${name}\t${value ?? 'unknown'}\n`).join(''));
+  const c = io.colour;
+  const width = Math.max(...rows.map(([name]) => name.length));
+  const paint = (name: string, value: string) =>
+    name === 'cache' ? (value === 'up' ? c.green(value) : value === 'down' ? c.red(value) : c.yellow(value)) : value;
+  return io.out(rows.map(([name, value]) => `${c.bold(name.replace(/_/g, ' ').padEnd(width))}  ${paint(name, String(value ?? 'unknown'))}\n`).join(''));
+}
+
+/** The message on stderr, and in JSON mode the error object on stdout, for a failed command. */
+export async function renderError(ctx: RenderContext, command: string | undefined, error: unknown, prefix = 'tbase'): Promise<void> {
+  const { io } = ctx;
+  io.err(`${io.errColour.red(`${prefix}:`)} ${messageOf(error)}`);
+  if (ctx.mode !== 'json') return;
+  await io.out(`${JSON.stringify({ ok: false, command: command ?? null, ...ctx.extra, ...(error instanceof NotFoundError ? { key: error.key } : {}), error: errorName(exitCodeOf(error)), message: messageOf(error) })}\n`);
+}
+
+function errorName(code: ExitCode): string {
+  return { [ExitCode.ok]: 'ok', [ExitCode.notFound]: 'not_found', [ExitCode.usage]: 'usage', [ExitCode.storage]: 'storage' }[code];
+}
+
+/** A value in JSON: text when it is valid UTF-8, otherwise base64 with `encoding` saying so. */
+export function valueFields(value: Buffer): { value: string; encoding?: 'base64' } {
+  return isUtf8(value) ? { value: value.toString('utf8') } : { value: value.toString('base64'), encoding: 'base64' };
+}
+
+export function entryFields(entry: Entry, now: number) {
+  return { key: entry.key, ...valueFields(entry.value), ttl: ttlSeconds(entry.expiresAt, now) };
+}
+
+/** Seconds left, rounded up (a key with 0.2 s left still has 1); null when the key never expires. */
+export function ttlSeconds(expiresAt: number | null, now: number): number | null {
+  return expiresAt === null ? null : Math.max(0, Math.ceil((expiresAt - now) / 1000));
+}
+
+export function humanDuration(ms: number): string {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60 ? `${s % 60}s` : ''}`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60) ? `${Math.floor((s % 3600) / 60)}m` : ''}`;
+  return `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600) ? `${Math.floor((s % 86400) / 3600)}h` : ''}`;
+}
+
+export function escapeText(text: string): string {
+  return escapeBytes(Buffer.from(text, 'utf8'));
+}
+
+/**
+ * One line, unambiguous: backslash, tab, newline and carriage return as \\ \t \n \r; other control characters and
+ * bytes that are not valid UTF-8 as \xNN; all other text as is.
+ */
+export function escapeBytes(value: Buffer): string {
+  const named: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+  const escapeChar = (ch: string) => named[ch] ?? `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  if (isUtf8(value)) return value.toString('utf8').replace(/[\\\x00-\x1f\x7f]/g, escapeChar);
+  let out = '';
+  for (const byte of value) {
+    const ch = String.fromCharCode(byte);
+    out += named[ch] ?? (byte >= 0x20 && byte < 0x7f ? ch : escapeChar(ch));
+  }
+  return out;
+}
+
+function preview(value: Buffer, max = 60): string {
+  const head = value.subarray(0, max * 4);
+  const text = isUtf8(value) ? escapeText(head.toString('utf8')) : escapeBytes(head);
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}

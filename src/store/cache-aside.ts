@@ -1,0 +1,251 @@
+/**
+ * The cache-aside policy: memcached in front, SQLite behind. Every coherence rule lives here and nowhere else.
+ * The protocol (../shared/COHERENCE.md, checked there by a randomized model) in short:
+ *
+ * Write: one SQLite transaction applies the change and records an outbox row per key whose cached copy must go
+ *   (sqlite.ts decides which). After commit, each such key gets a short-lived TOMBSTONE in memcached — never the
+ *   new value, never a plain delete — and acknowledged outbox rows are removed. If memcached cannot be reached,
+ *   the rows stay and the next process (or the next read here) replays them.
+ * Read: replay pending invalidations first; then memcached. A value is a hit; a tombstone or nothing is a miss,
+ *   answered from SQLite. A miss fills the cache only with `add` (refused while a tombstone or any copy is there)
+ *   and only from a row read moments ago, well inside a tombstone's life, so a slow reader cannot put back a value
+ *   that a writer has replaced. After a fill the row is read again; if it changed, the copy is dropped with a
+ *   tombstone (a delete could remove a writer's tombstone and reopen the window).
+ * Copies carry the key's expiry, so a copy is never served after its key has expired.
+ */
+import { CacheError } from '../errors.js';
+import { cacheKey, MAX_CACHED_BYTES, MAX_TTL_SECONDS, type Cache } from './memcache.js';
+import type { Entry, SqliteStore, StoreStats, Write, WriteOutcome } from './sqlite.js';
+
+export interface CacheAsideOptions {
+  now: () => number;
+  /** Called for every cache failure; the caller decides how loudly to say so. */
+  onCacheFault: (error: CacheError) => void;
+  /** A row older than this is never used to fill the cache (it must land while any tombstone still lives). */
+  fillWindowMs?: number;
+  /** memcached expiry has one-second granularity: a TTL of N lives between N-1 and N seconds. */
+  tombstoneTtlSeconds?: number;
+}
+
+export interface Lookup {
+  entry: Entry | undefined;
+  source: 'cache' | 'store';
+}
+
+export interface Counters {
+  hits: number;
+  misses: number;
+  fills: number;
+  /** Fills that validation found stale and dropped again: the race the protocol exists for. */
+  rejectedFills: number;
+}
+
+export interface CacheAsideStats extends StoreStats {
+  cache: 'off' | 'up' | 'down' | 'unknown';
+  servers: Record<string, 'up' | 'down' | 'unknown'>;
+  /** Hits and misses of every process on this database, as far as memcached has kept count. */
+  hits: number | null;
+  misses: number | null;
+  process: Counters;
+}
+
+const TOMBSTONE = Buffer.from('T');
+const VALUE_TAG = 0x56; // 'V'
+const HEADER_BYTES = 9; // tag + expiry (float64 ms, 0 = never)
+const OUTBOX_PAGE = 500;
+const LIST_PAGE = 256;
+
+export class CacheAsideStore {
+  readonly counters: Counters = { hits: 0, misses: 0, fills: 0, rejectedFills: 0 };
+  private readonly fillWindowMs: number;
+  private readonly tombstoneTtlSeconds: number;
+  private flushed: Pick<Counters, 'hits' | 'misses'> = { hits: 0, misses: 0 };
+
+  constructor(
+    readonly store: SqliteStore,
+    /** null when the cache is turned off (--no-cache): writes still record their invalidations in the outbox. */
+    private readonly cache: Cache | null,
+    private readonly options: CacheAsideOptions,
+  ) {
+    this.fillWindowMs = options.fillWindowMs ?? 500;
+    this.tombstoneTtlSeconds = options.tombstoneTtlSeconds ?? 3;
+  }
+
+  get cacheEnabled(): boolean {
+    return this.cache !== null;
+  }
+
+  async get(key: string): Promise<Lookup> {
+    const cache = (await this.replayInvalidations()) ? this.cache : null;
+    const memcachedKey = cacheKey(this.store.namespaceId, key);
+    if (cache) {
+      const copy = await this.attempt(() => cache.get(memcachedKey));
+      const entry = copy && decodeCopy(key, copy, this.options.now());
+      if (entry) {
+        this.counters.hits++;
+        return { entry, source: 'cache' };
+      }
+      this.counters.misses++;
+    }
+    const readAt = this.options.now();
+    const entry = await this.store.read(key, readAt);
+    if (cache && entry && copyFits(entry) && this.options.now() - readAt < this.fillWindowMs) {
+      await this.fill(cache, memcachedKey, entry, readAt);
+    }
+    return { entry, source: 'store' };
+  }
+
+  async set(key: string, value: Buffer, expiresAt: number | null): Promise<void> {
+    await this.write([{ op: 'set', key, value, expiresAt }]);
+  }
+
+  /** Resolves to whether the key was there. */
+  async delete(key: string): Promise<boolean> {
+    const [outcome] = await this.write([{ op: 'delete', key }]);
+    return outcome?.existed ?? false;
+  }
+
+  /** Commit first, then invalidate: the cache never holds a value SQLite has not committed. */
+  async write(writes: Write[]): Promise<WriteOutcome[]> {
+    const outcomes = await this.store.applyWrites(writes, this.options.now());
+    const owed = outcomes.flatMap((outcome, i) =>
+      outcome.outboxId === null ? [] : [{ id: outcome.outboxId, key: writes[i]!.key }],
+    );
+    if (this.cache && owed.length > 0) await this.invalidate(this.cache, owed);
+    return outcomes;
+  }
+
+  /** Live entries in key order, one page in memory at a time. */
+  async *list(prefix: string, limit = Infinity): AsyncGenerator<Entry> {
+    let afterKey = '';
+    let left = limit;
+    while (left > 0) {
+      const page = await this.store.scan(prefix, afterKey, Math.min(LIST_PAGE, left), this.options.now());
+      for (const entry of page.entries) yield entry;
+      left -= page.entries.length;
+      const last = page.entries.at(-1);
+      if (page.done || !last) return;
+      afterKey = last.key;
+    }
+  }
+
+  async stats(): Promise<CacheAsideStats> {
+    const storeStats = await this.store.stats(this.options.now());
+    const base = { ...storeStats, process: { ...this.counters } };
+    const cache = this.cache;
+    if (!cache) return { ...base, cache: 'off', servers: {}, hits: null, misses: null };
+    await this.flushCounters();
+    // A counter memcached has never seen (or evicted) reads as 0; an unreachable one as null (unknown).
+    const [hits, misses] = await Promise.all(
+      (['hits', 'misses'] as const).map((name) =>
+        this.attempt(async () => Number((await cache.get(this.counterKey(name)))?.toString() ?? 0)),
+      ),
+    );
+    const servers = cache.health();
+    const states = Object.values(servers);
+    const overall = states.every((s) => s === 'up') ? 'up' : states.some((s) => s === 'down') ? 'down' : 'unknown';
+    return { ...base, cache: overall, servers, hits: hits ?? null, misses: misses ?? null };
+  }
+
+  /** Adds this process's hits and misses to the database's shared counters in memcached. */
+  async flushCounters(): Promise<void> {
+    const cache = this.cache;
+    if (!cache) return;
+    for (const name of ['hits', 'misses'] as const) {
+      const delta = this.counters[name] - this.flushed[name];
+      if (delta <= 0) continue;
+      if ((await this.attempt(() => cache.increment(this.counterKey(name), delta))) !== null) this.flushed[name] += delta;
+    }
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.flushCounters();
+    } finally {
+      this.cache?.close();
+      await this.store.close();
+    }
+  }
+
+  /**
+   * Replays invalidations that some write (in any process) committed but could not deliver. Resolves to false
+   * when some are still undelivered: then no cached copy can be trusted and the read goes to SQLite.
+   */
+  private async replayInvalidations(): Promise<boolean> {
+    const cache = this.cache;
+    if (!cache) return false;
+    for (;;) {
+      const pending = await this.store.pendingInvalidations(OUTBOX_PAGE);
+      if (pending.length === 0) return true;
+      if (!(await this.invalidate(cache, pending))) return false;
+      if (pending.length < OUTBOX_PAGE) return true;
+    }
+  }
+
+  /** Tombstones the keys, then forgets the outbox rows memcached acknowledged. True when all were delivered. */
+  private async invalidate(cache: Cache, owed: { id: number; key: string }[]): Promise<boolean> {
+    const delivered = await Promise.all(
+      owed.map(({ key }) =>
+        this.attempt(() => cache.set(cacheKey(this.store.namespaceId, key), TOMBSTONE, this.tombstoneTtlSeconds)).then(
+          (result) => result !== null,
+        ),
+      ),
+    );
+    await this.store.clearInvalidations(owed.filter((_, i) => delivered[i]).map(({ id }) => id));
+    return delivered.every(Boolean);
+  }
+
+  private async fill(cache: Cache, memcachedKey: string, entry: Entry, readAt: number): Promise<void> {
+    const added = await this.attempt(() => cache.add(memcachedKey, encodeCopy(entry), copyTtlSeconds(entry, readAt)));
+    if (!added) return;
+    this.counters.fills++;
+    // Defense in depth: memcached may have evicted a tombstone under memory pressure, letting a stale add in.
+    const now = await this.store.read(entry.key, this.options.now());
+    if (sameEntry(now, entry)) return;
+    this.counters.rejectedFills++;
+    await this.attempt(() => cache.set(memcachedKey, TOMBSTONE, this.tombstoneTtlSeconds));
+  }
+
+  /** Runs a cache call; a failure is reported and becomes null, never an error of the command. */
+  private async attempt<T>(call: () => Promise<T>): Promise<T | null> {
+    try {
+      return await call();
+    } catch (error) {
+      if (!(error instanceof CacheError)) throw error;
+      this.options.onCacheFault(error);
+      return null;
+    }
+  }
+
+  private counterKey(name: 'hits' | 'misses'): string {
+    return `tb:${this.store.namespaceId}!${name}`;
+  }
+}
+
+function copyFits(entry: Entry): boolean {
+  return entry.value.length + HEADER_BYTES <= MAX_CACHED_BYTES;
+}
+
+function encodeCopy(entry: Entry): Buffer {
+  const header = Buffer.alloc(HEADER_BYTES);
+  header[0] = VALUE_TAG;
+  header.writeDoubleBE(entry.expiresAt ?? 0, 1);
+  return Buffer.concat([header, entry.value]);
+}
+
+/** A live copy, or undefined for a tombstone, an expired copy or anything unrecognised. */
+function decodeCopy(key: string, copy: Buffer, now: number): Entry | undefined {
+  if (copy.length < HEADER_BYTES || copy[0] !== VALUE_TAG) return undefined;
+  const expiry = copy.readDoubleBE(1);
+  if (expiry !== 0 && expiry <= now) return undefined;
+  return { key, value: copy.subarray(HEADER_BYTES), expiresAt: expiry === 0 ? null : expiry };
+}
+
+function copyTtlSeconds(entry: Entry, now: number): number {
+  if (entry.expiresAt === null) return 0; // 0 = no expiry; memcached's LRU makes room when needed
+  return Math.min(MAX_TTL_SECONDS, Math.max(1, Math.ceil((entry.expiresAt - now) / 1000)));
+}
+
+function sameEntry(a: Entry | undefined, b: Entry): boolean {
+  return a !== undefined && a.expiresAt === b.expiresAt && a.value.equals(b.value);
+}

@@ -1,0 +1,164 @@
+/**
+ * The one module that owns memjs. It gives the policy a small, honest cache interface:
+ *  - every call settles within `timeoutMs` (memjs can leave a call pending forever when a server stops
+ *    answering or closes the socket mid-request);
+ *  - a failure rejects with CacheError and never writes anything anywhere (memjs's default logger prints to
+ *    stdout, which carries data only);
+ *  - each server is its own node with its own breaker: a server that failed is skipped for `retryAfterMs`,
+ *    so one dead server of a pool costs its keys one timeout, not one per command, and the others keep serving;
+ *  - `close()` drops every connection so the process can exit at once.
+ */
+import { createHash } from 'node:crypto';
+import memjs from 'memjs';
+import { CacheError } from '../errors.js';
+
+/** What the cache-aside policy needs from a cache; tests wrap it to force races and faults. */
+export interface Cache {
+  readonly servers: readonly string[];
+  get(key: string): Promise<Buffer | null>;
+  /** Stores only if the key is absent; false when something (a value or a tombstone) is already there. */
+  add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean>;
+  set(key: string, value: Buffer, ttlSeconds: number): Promise<void>;
+  /** Adds `by` to a counter, creating it at `by`; resolves to the new value. */
+  increment(key: string, by: number): Promise<number>;
+  /** Servers answering as far as this process knows, by address. */
+  health(): Record<string, 'up' | 'down' | 'unknown'>;
+  close(): void;
+}
+
+export interface MemcacheOptions {
+  timeoutMs: number;
+  /** How long a failed server is left alone before the next call tries it again. */
+  retryAfterMs: number;
+}
+
+/** memcached's item limit is 1 MiB including key and overhead; larger copies are simply not cached. */
+export const MAX_CACHED_BYTES = 1024 * 1024 - 4096;
+/** memcached reads an expiry above 30 days as a Unix time; copies never need to live longer than that. */
+export const MAX_TTL_SECONDS = 30 * 24 * 3600;
+
+/**
+ * The memcached key for a user key in a database's namespace. memcached keys are at most 250 bytes and the
+ * text protocol forbids spaces and control characters, so anything but short printable ASCII is hashed.
+ * ':' marks a plain key and '#' a hashed one, so the two can never collide.
+ */
+export function cacheKey(namespaceId: string, key: string): string {
+  const plain = `tb:${namespaceId}:${key}`;
+  if (plain.length <= 250 && /^[\x21-\x7e]+$/.test(key)) return plain;
+  return `tb:${namespaceId}#${createHash('sha256').update(key, 'utf8').digest('base64url')}`;
+}
+
+export class MemcachePool implements Cache {
+  private readonly nodes: MemcacheNode[];
+
+  constructor(
+    readonly servers: readonly string[],
+    options: MemcacheOptions,
+  ) {
+    this.nodes = servers.map((server) => new MemcacheNode(server, options));
+  }
+
+  get(key: string): Promise<Buffer | null> {
+    return this.nodeFor(key).call('get', async (client) => (await client.get(key)).value);
+  }
+
+  add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean> {
+    return this.nodeFor(key).call('add', async (client) => (await client.add(key, value, { expires: ttlSeconds })) === true);
+  }
+
+  async set(key: string, value: Buffer, ttlSeconds: number): Promise<void> {
+    const stored = await this.nodeFor(key).call('set', (client) => client.set(key, value, { expires: ttlSeconds }));
+    if (!stored) throw new CacheError(`memcached did not store ${key}`);
+  }
+
+  increment(key: string, by: number): Promise<number> {
+    return this.nodeFor(key).call('increment', async (client) => {
+      const result = await client.increment(key, by, { initial: by, expires: 0 });
+      return Number(result.value ?? 0);
+    });
+  }
+
+  health(): Record<string, 'up' | 'down' | 'unknown'> {
+    return Object.fromEntries(this.nodes.map((node) => [node.server, node.state]));
+  }
+
+  close(): void {
+    for (const node of this.nodes) node.close();
+  }
+
+  /** Keys map to servers by hash, fixed by the server list: a down server's keys go to SQLite, never elsewhere. */
+  private nodeFor(key: string): MemcacheNode {
+    if (this.nodes.length === 1) return this.nodes[0]!;
+    let hash = 0x811c9dc5; // FNV-1a
+    for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
+    return this.nodes[(hash >>> 0) % this.nodes.length]!;
+  }
+}
+
+const silentLogger = { log: () => undefined };
+
+class MemcacheNode {
+  private client: memjs.Client | null = null;
+  private downUntil = 0;
+  state: 'up' | 'down' | 'unknown' = 'unknown';
+
+  constructor(
+    readonly server: string,
+    private readonly options: MemcacheOptions,
+  ) {}
+
+  async call<T>(operation: string, work: (client: memjs.Client) => Promise<T>): Promise<T> {
+    if (Date.now() < this.downUntil) throw new CacheError(`memcached ${this.server} is down`);
+    const client = this.connect();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new CacheError(`memcached ${this.server} did not answer ${operation} within ${this.options.timeoutMs} ms`)),
+        this.options.timeoutMs,
+      );
+    });
+    try {
+      const result = await Promise.race([work(client), timeout]);
+      this.state = 'up';
+      return result;
+    } catch (error) {
+      if (answeredByServer(error)) {
+        // The server is healthy; it refused this one request (e.g. value too large). Not a reason to stop using it.
+        throw new CacheError(`memcached ${this.server} refused ${operation}: ${(error as Error).message}`);
+      }
+      this.fail();
+      throw error instanceof CacheError
+        ? error
+        : new CacheError(`memcached ${this.server} failed ${operation}: ${(error as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  close(): void {
+    this.client?.close();
+    this.client = null;
+  }
+
+  private connect(): memjs.Client {
+    this.client ??= memjs.Client.create(this.server, {
+      retries: 1,
+      timeout: this.options.timeoutMs / 1000,
+      conntimeout: this.options.timeoutMs / 1000,
+      logger: silentLogger,
+    });
+    return this.client;
+  }
+
+  /** A wedged connection is dropped, not reused; the next call after the pause connects afresh. */
+  private fail(): void {
+    this.state = 'down';
+    this.downUntil = Date.now() + this.options.retryAfterMs;
+    this.close();
+  }
+}
+
+/** memjs reports a server's error status as "MemJS <OP>: <reason>"; anything else is a transport failure. */
+function answeredByServer(error: unknown): boolean {
+  return error instanceof Error && /^MemJS [A-Z]+: /.test(error.message);
+}

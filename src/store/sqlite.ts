@@ -1,0 +1,271 @@
+/**
+ * The source of truth: one SQLite file holding the entries, the database's cache namespace, and the outbox of
+ * cache invalidations that have not reached memcached yet (see cache-aside.ts for why it exists).
+ * No printing here; every failure is a StorageError.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { StorageError } from '../errors.js';
+import { SqliteConnection } from './sqlite-driver.js';
+
+export interface Entry {
+  key: string;
+  value: Buffer;
+  /** Milliseconds since the epoch; null when the key never expires. */
+  expiresAt: number | null;
+}
+
+export type Write =
+  | { op: 'set'; key: string; value: Buffer; expiresAt: number | null }
+  | { op: 'delete'; key: string };
+
+export interface WriteOutcome {
+  /** Whether a live (unexpired) row was there before this write. */
+  existed: boolean;
+  /** The outbox row that records the invalidation this write still owes memcached; null when none is owed. */
+  outboxId: number | null;
+}
+
+export interface PendingInvalidation {
+  id: number;
+  key: string;
+}
+
+export interface StoreStats {
+  keys: number;
+  expiredKeys: number;
+  pendingInvalidations: number;
+  dbBytes: number;
+}
+
+const SCHEMA_VERSION = 1;
+/** Expired rows removed per write transaction: purging stays cheap and bounded however many have piled up. */
+const PURGE_BATCH = 100;
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS entries (
+    key TEXT PRIMARY KEY NOT NULL,
+    value BLOB NOT NULL,
+    expires_at INTEGER
+  );
+  CREATE INDEX IF NOT EXISTS entries_by_expiry ON entries (expires_at) WHERE expires_at IS NOT NULL;
+  -- AUTOINCREMENT: ids are never reused, so a process that deletes "its" outbox row by id can never delete a
+  -- newer row that another writer added for the same key.
+  CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL);
+  CREATE INDEX IF NOT EXISTS outbox_by_key ON outbox (key);
+`;
+
+const LIVE = '(expires_at IS NULL OR expires_at > ?)';
+
+export class SqliteStore {
+  private constructor(
+    private readonly db: SqliteConnection,
+    /** Random id made with the database: prefixes every cache key so databases never see each other's copies. */
+    readonly namespaceId: string,
+  ) {}
+
+  get path(): string {
+    return this.db.path;
+  }
+
+  static async open(path: string, busyTimeoutMs: number): Promise<SqliteStore> {
+    prepareFile(path);
+    const db = await SqliteConnection.open(path, busyTimeoutMs);
+    try {
+      const namespaceId = await initialise(db);
+      return new SqliteStore(db, namespaceId);
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+  }
+
+  async read(key: string, now: number): Promise<Entry | undefined> {
+    const row = await this.db.exclusive(() =>
+      this.db.get<EntryRow>(`SELECT key, value, expires_at FROM entries WHERE key = ? AND ${LIVE}`, [key, now]),
+    );
+    return row && toEntry(row);
+  }
+
+  /**
+   * Applies the writes in one transaction, in order. Each write that may leave a cached copy behind gets an
+   * outbox row in the same transaction, so the invalidation it owes survives a crash or a memcached outage.
+   */
+  applyWrites(writes: Write[], now: number): Promise<WriteOutcome[]> {
+    return this.db.transaction(async () => {
+      const outcomes: WriteOutcome[] = [];
+      for (const write of writes) outcomes.push(await this.applyOne(write, now));
+      await this.db.run(
+        `DELETE FROM entries WHERE rowid IN
+           (SELECT rowid FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ${PURGE_BATCH})`,
+        [now],
+      );
+      return outcomes;
+    });
+  }
+
+  private async applyOne(write: Write, now: number): Promise<WriteOutcome> {
+    const before = await this.db.get<{ live: number }>(
+      `SELECT ${LIVE} AS live FROM entries WHERE key = ?`,
+      [now, write.key],
+    );
+    const existed = before?.live === 1;
+    if (write.op === 'set') {
+      await this.db.run(
+        `INSERT INTO entries (key, value, expires_at) VALUES (?, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+        [write.key, write.value, write.expiresAt],
+      );
+    } else if (before) {
+      await this.db.run('DELETE FROM entries WHERE key = ?', [write.key]);
+    }
+    // A key with no row at all (not even an expired one) cannot have a live cached copy: every copy ever made
+    // was of a row, and removing that row owed an invalidation, which is either done or still in the outbox.
+    // So a fresh insert owes nothing, unless an earlier invalidation for the key is still pending.
+    const owesInvalidation = before !== undefined || (await this.hasPending(write.key));
+    if (!owesInvalidation) return { existed, outboxId: null };
+    const { lastID } = await this.db.run('INSERT INTO outbox (key) VALUES (?)', [write.key]);
+    return { existed, outboxId: lastID };
+  }
+
+  private async hasPending(key: string): Promise<boolean> {
+    return (await this.db.get('SELECT 1 AS pending FROM outbox WHERE key = ? LIMIT 1', [key])) !== undefined;
+  }
+
+  pendingInvalidations(limit: number): Promise<PendingInvalidation[]> {
+    return this.db.exclusive(() =>
+      this.db.all<PendingInvalidation>('SELECT id, key FROM outbox ORDER BY id LIMIT ?', [limit]),
+    );
+  }
+
+  /** Forget invalidations that memcached has acknowledged. */
+  async clearInvalidations(ids: number[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.transaction(() =>
+      this.db.run(`DELETE FROM outbox WHERE id IN (${ids.map(() => '?').join(',')})`, ids),
+    );
+  }
+
+  /**
+   * One page of live entries in key order: keys starting with `prefix` and greater than `afterKey`, at most
+   * `limit`. Callers page on with the last key they saw, so a listing of any size holds one page in memory.
+   * `done` says the range is exhausted. Keys sharing a prefix are contiguous in SQLite's byte order, so the
+   * first key past the prefix ends the range without scanning the rest of the table.
+   */
+  async scan(prefix: string, afterKey: string, limit: number, now: number): Promise<{ entries: Entry[]; done: boolean }> {
+    const rows = await this.db.exclusive(() =>
+      this.db.all<EntryRow>(
+        `SELECT key, value, expires_at FROM entries
+         WHERE key >= ? AND key > ? AND ${LIVE}
+         ORDER BY key LIMIT ?`,
+        [prefix, afterKey, now, limit],
+      ),
+    );
+    const entries: Entry[] = [];
+    for (const row of rows) {
+      if (!row.key.startsWith(prefix)) return { entries, done: true };
+      entries.push(toEntry(row));
+    }
+    return { entries, done: rows.length < limit };
+  }
+
+  async stats(now: number): Promise<StoreStats> {
+    return this.db.exclusive(async () => {
+      const counts = await this.db.get<{ live: number; expired: number; pending: number }>(
+        `SELECT
+           (SELECT count(*) FROM entries WHERE ${LIVE}) AS live,
+           (SELECT count(*) FROM entries WHERE NOT ${LIVE}) AS expired,
+           (SELECT count(*) FROM outbox) AS pending`,
+        [now, now],
+      );
+      const size = await this.db.get<{ bytes: number }>(
+        'SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()',
+      );
+      return {
+        keys: counts?.live ?? 0,
+        expiredKeys: counts?.expired ?? 0,
+        pendingInvalidations: counts?.pending ?? 0,
+        dbBytes: size?.bytes ?? 0,
+      };
+    });
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}
+
+interface EntryRow {
+  key: string;
+  value: Buffer | string;
+  expires_at: number | null;
+}
+
+function toEntry(row: EntryRow): Entry {
+  const value = typeof row.value === 'string' ? Buffer.from(row.value) : row.value;
+  return { key: row.key, value, expiresAt: row.expires_at };
+}
+
+/**
+ * Creates the parent folder and an empty database file, both owner-only, before SQLite sees the path: SQLite
+ * would create the file with the umask's permissions, and its -wal and -shm files copy the database's mode.
+ */
+function prepareFile(path: string): void {
+  const existing = statOrUndefined(path);
+  if (existing?.isDirectory()) throw new StorageError(`cannot open database ${JSON.stringify(path)}: it is a directory`);
+  if (existing) return;
+  const folder = dirname(path);
+  try {
+    mkdirSync(folder, { recursive: true, mode: 0o700 });
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return; // another process created it first
+    const why: Record<string, string> = {
+      EACCES: 'permission denied',
+      EPERM: 'permission denied',
+      ENOTDIR: 'a parent of it is not a folder',
+      EROFS: 'the file system is read-only',
+      ENOSPC: 'the disk is full',
+    };
+    throw new StorageError(
+      `cannot create database ${JSON.stringify(path)}: ${why[code ?? ''] ?? (error as Error).message}`,
+      { cause: error },
+    );
+  }
+}
+
+function statOrUndefined(path: string) {
+  try {
+    return statSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ENOTDIR') throw new StorageError(`cannot open database ${JSON.stringify(path)}: a parent of it is not a folder`);
+    throw new StorageError(`cannot open database ${JSON.stringify(path)}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** Creates the schema on first use (once, even with several processes racing) and returns the namespace id. */
+async function initialise(db: SqliteConnection): Promise<string> {
+  const version = await db.get<{ user_version: number }>('PRAGMA user_version');
+  if ((version?.user_version ?? 0) === 0) {
+    // WAL lets readers run beside a writer; it is a property of the file and must be set outside a transaction.
+    await db.exec('PRAGMA journal_mode = WAL');
+    await db.transaction(async () => {
+      const again = await db.get<{ user_version: number }>('PRAGMA user_version');
+      if ((again?.user_version ?? 0) !== 0) return;
+      await db.exec(SCHEMA);
+      await db.run("INSERT INTO meta (name, value) VALUES ('namespace_id', ?)", [randomBytes(12).toString('hex')]);
+      await db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    });
+  } else if ((version?.user_version ?? 0) > SCHEMA_VERSION) {
+    throw new StorageError(`database ${JSON.stringify(db.path)} was made by a newer tbase (schema ${version?.user_version})`);
+  }
+  await db.exec('PRAGMA synchronous = FULL');
+  const meta = await db.get<{ value: string }>("SELECT value FROM meta WHERE name = 'namespace_id'");
+  if (!meta) throw new StorageError(`${JSON.stringify(db.path)} is not a tbase database (no namespace id)`);
+  return meta.value;
+}
