@@ -124,6 +124,7 @@ class MemcacheNode {
     } catch (error) {
       if (answeredByServer(error)) {
         // The server is healthy; it refused this one request (e.g. value too large). Not a reason to stop using it.
+        this.state = 'up';
         throw new CacheError(`memcached ${this.server} refused ${operation}: ${(error as Error).message}`);
       }
       this.fail();

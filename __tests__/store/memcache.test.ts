@@ -1,0 +1,116 @@
+import { cacheKey, MemcachePool } from '../../src/store/memcache.js';
+import { CacheError } from '../../src/errors.js';
+import { closingServer, silentServer } from '../helpers/fake-servers.js';
+import { startMemcached } from '../helpers/memcached.js';
+import { testServers } from '../helpers/temp.js';
+
+const options = { timeoutMs: 300, retryAfterMs: 1000 };
+let counter = 0;
+const unique = () => `test-${process.pid}-${Date.now()}-${counter++}`;
+
+describe('cacheKey', () => {
+  test('keeps short printable keys readable and hashes everything memcached cannot take', () => {
+    expect(cacheKey('ns', 'user:42')).toBe('tb:ns:user:42');
+    for (const key of ['with space', 'tab\tkey', 'ключ', '🔑', 'x'.repeat(300), 'nl\n']) {
+      const k = cacheKey('ns', key);
+      expect(k).toMatch(/^tb:ns#[A-Za-z0-9_-]{43}$/);
+      expect(Buffer.byteLength(k)).toBeLessThanOrEqual(250);
+    }
+    expect(cacheKey('ns', 'a b')).not.toBe(cacheKey('ns', 'a  b'));
+    expect(cacheKey('one', 'k')).not.toBe(cacheKey('two', 'k'));
+  });
+});
+
+describe('MemcachePool against real memcached', () => {
+  let pool: MemcachePool;
+  beforeEach(() => {
+    pool = new MemcachePool([testServers()], options);
+  });
+  afterEach(() => pool.close());
+
+  test('get, set, add and increment', async () => {
+    const key = unique();
+    expect(await pool.get(key)).toBeNull();
+    expect(await pool.add(key, Buffer.from('first'), 0)).toBe(true);
+    expect(await pool.add(key, Buffer.from('second'), 0)).toBe(false);
+    expect((await pool.get(key))?.toString()).toBe('first');
+    await pool.set(key, Buffer.from('third'), 0);
+    expect((await pool.get(key))?.toString()).toBe('third');
+    const counterKey = unique();
+    expect(await pool.increment(counterKey, 5)).toBe(5);
+    expect(await pool.increment(counterKey, 2)).toBe(7);
+    expect(pool.health()).toEqual({ [testServers()]: 'up' });
+  });
+
+  test('a value too large is refused without marking the server down', async () => {
+    await expect(pool.set(unique(), Buffer.alloc(2 * 1024 * 1024), 0)).rejects.toBeInstanceOf(CacheError);
+    expect(pool.health()[testServers()]).toBe('up');
+    expect(await pool.get(unique())).toBeNull();
+  });
+});
+
+describe('MemcachePool faults', () => {
+  test('a server that accepts and never answers fails each call within the timeout, then is skipped', async () => {
+    const server = await silentServer();
+    const pool = new MemcachePool([server.address], options);
+    const started = Date.now();
+    await expect(pool.get('k')).rejects.toThrow(/did not answer get within 300 ms/);
+    expect(Date.now() - started).toBeLessThan(300 + 500);
+    const again = Date.now();
+    await expect(pool.set('k', Buffer.from('v'), 0)).rejects.toThrow(/is down/);
+    expect(Date.now() - again).toBeLessThan(50);
+    expect(pool.health()[server.address]).toBe('down');
+    pool.close();
+    await server.close();
+  });
+
+  test('a server that closes the connection mid-request fails the call promptly', async () => {
+    const server = await closingServer();
+    const pool = new MemcachePool([server.address], options);
+    const started = Date.now();
+    await expect(pool.get('k')).rejects.toBeInstanceOf(CacheError);
+    expect(Date.now() - started).toBeLessThan(300 + 500);
+    pool.close();
+    await server.close();
+  });
+
+  test('nothing listening: refused at once', async () => {
+    const memcached = await startMemcached();
+    const address = memcached.address;
+    await memcached.stop();
+    const pool = new MemcachePool([address], options);
+    await expect(pool.get('k')).rejects.toThrow(/ECONNREFUSED/);
+    pool.close();
+  });
+
+  test('a server that comes back is used again after the retry pause', async () => {
+    const memcached = await startMemcached();
+    const pool = new MemcachePool([memcached.address], { timeoutMs: 300, retryAfterMs: 200 });
+    await pool.set('k', Buffer.from('v'), 0);
+    await memcached.stop();
+    await expect(pool.get('k')).rejects.toBeInstanceOf(CacheError);
+    const back = await startMemcached(memcached.port);
+    await new Promise((r) => setTimeout(r, 250));
+    expect(await pool.get('k')).toBeNull(); // a fresh server: empty, but answering
+    expect(pool.health()[back.address]).toBe('up');
+    pool.close();
+    await back.stop();
+  });
+
+  test('in a pool, one dead server costs only its own keys', async () => {
+    const live = await startMemcached();
+    const dead = await silentServer();
+    const pool = new MemcachePool([live.address, dead.address], options);
+    const keys = Array.from({ length: 40 }, (_, i) => `key-${i}`);
+    const results = await Promise.allSettled(keys.map((k) => pool.set(k, Buffer.from(k), 0)));
+    const ok = results.filter((r) => r.status === 'fulfilled').length;
+    expect(ok).toBeGreaterThan(5);
+    expect(ok).toBeLessThan(35);
+    expect(pool.health()).toEqual({ [live.address]: 'up', [dead.address]: 'down' });
+    const served = await Promise.allSettled(keys.map((k) => pool.get(k)));
+    expect(served.filter((r) => r.status === 'fulfilled' && r.value !== null).length).toBe(ok);
+    pool.close();
+    await dead.close();
+    await live.stop();
+  });
+});
