@@ -1,0 +1,258 @@
+/**
+ * The cache-aside policy against real memcached and real SQLite. A thin double around the real cache forces the
+ * interleavings that matter (a fill held back while a writer commits, a tombstone evicted, an outage) on demand.
+ */
+import { CacheError } from '../../src/errors.js';
+import { CacheAsideStore } from '../../src/store/cache-aside.js';
+import { cacheKey, MemcachePool, type Cache } from '../../src/store/memcache.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import { removeTempDirs, tempDbPath, testServers } from '../helpers/temp.js';
+
+/** A real cache with switches: down (every call fails), a gate before `add`, and tombstones that vanish. */
+class ControlledCache implements Cache {
+  down = false;
+  evictTombstones = false;
+  private addGate: Promise<void> | null = null;
+  private releaseAdd: (() => void) | null = null;
+  addReached: Promise<void> = Promise.resolve();
+  private signalAddReached: (() => void) | null = null;
+
+  constructor(readonly real: MemcachePool) {}
+  get servers() {
+    return this.real.servers;
+  }
+  holdNextAdd(): void {
+    this.addGate = new Promise((resolve) => (this.releaseAdd = resolve));
+    this.addReached = new Promise((resolve) => (this.signalAddReached = resolve));
+  }
+  releaseHeldAdd(): void {
+    this.releaseAdd?.();
+  }
+  private check(): void {
+    if (this.down) throw new CacheError('memcached test double is down');
+  }
+  async get(key: string) {
+    this.check();
+    return this.real.get(key);
+  }
+  async add(key: string, value: Buffer, ttl: number) {
+    this.check();
+    if (this.addGate) {
+      const gate = this.addGate;
+      this.addGate = null;
+      this.signalAddReached?.();
+      await gate;
+    }
+    return this.real.add(key, value, ttl);
+  }
+  async set(key: string, value: Buffer, ttl: number) {
+    this.check();
+    if (this.evictTombstones && value.toString() === 'T') return;
+    return this.real.set(key, value, ttl);
+  }
+  async increment(key: string, by: number) {
+    this.check();
+    return this.real.increment(key, by);
+  }
+  health() {
+    return this.real.health();
+  }
+  close() {
+    this.real.close();
+  }
+}
+
+interface Setup {
+  policy: CacheAsideStore;
+  cache: ControlledCache;
+  faults: CacheError[];
+  path: string;
+}
+
+const opened: CacheAsideStore[] = [];
+
+async function setup(path = tempDbPath(), now: () => number = Date.now): Promise<Setup> {
+  const store = await SqliteStore.open(path, 2000);
+  const cache = new ControlledCache(new MemcachePool([testServers()], { timeoutMs: 500, retryAfterMs: 0 }));
+  const faults: CacheError[] = [];
+  const policy = new CacheAsideStore(store, cache, { now, onCacheFault: (e) => faults.push(e) });
+  opened.push(policy);
+  return { policy, cache, faults, path };
+}
+
+/** What memcached holds for a key, read straight from it. */
+async function rawCopy(s: Setup, key: string): Promise<string | null> {
+  const raw = await s.cache.real.get(cacheKey(s.policy.store.namespaceId, key));
+  if (raw === null) return null;
+  return raw[0] === 0x54 ? 'TOMBSTONE' : raw.subarray(9).toString();
+}
+
+const text = async (p: Promise<{ entry?: { value: Buffer } }>) => (await p).entry?.value.toString();
+
+afterAll(async () => {
+  for (const policy of opened) await policy.close().catch(() => undefined);
+  removeTempDirs();
+});
+
+describe('CacheAsideStore', () => {
+  test('a miss reads SQLite and fills the cache; the next read is a hit', async () => {
+    const s = await setup();
+    await s.policy.set('k', Buffer.from('v1'), null);
+    expect(await s.policy.get('k')).toMatchObject({ source: 'store' });
+    expect(await rawCopy(s, 'k')).toBe('v1');
+    const hit = await s.policy.get('k');
+    expect(hit.source).toBe('cache');
+    expect(hit.entry?.value.toString()).toBe('v1');
+    expect(s.policy.counters).toMatchObject({ hits: 1, misses: 1, fills: 1, rejectedFills: 0 });
+    expect(await s.policy.get('missing')).toEqual({ entry: undefined, source: 'store' });
+  });
+
+  test('set and delete replace the cached copy with a tombstone, never with the new value', async () => {
+    const s = await setup();
+    await s.policy.set('k', Buffer.from('v1'), null);
+    await s.policy.get('k');
+    await s.policy.set('k', Buffer.from('v2'), null);
+    expect(await rawCopy(s, 'k')).toBe('TOMBSTONE');
+    expect(await text(s.policy.get('k'))).toBe('v2');
+    expect(await s.policy.delete('k')).toBe(true);
+    expect(await rawCopy(s, 'k')).toBe('TOMBSTONE');
+    expect((await s.policy.get('k')).entry).toBeUndefined();
+    expect(await s.policy.delete('k')).toBe(false);
+    expect(await s.policy.store.pendingInvalidations(10)).toEqual([]);
+  });
+
+  test('stale fill race: a reader that read the old row before a write cannot put it back', async () => {
+    const reader = await setup();
+    const writer = await setup(reader.path);
+    await writer.policy.set('k', Buffer.from('old'), null);
+    await writer.policy.set('k', Buffer.from('old'), null); // an overwrite, so the next write owes a tombstone
+    reader.cache.holdNextAdd();
+    const read = reader.policy.get('k'); // misses, reads "old" from SQLite, then waits before its add
+    await reader.cache.addReached;
+    await writer.policy.set('k', Buffer.from('new'), null); // commits and tombstones
+    reader.cache.releaseHeldAdd();
+    expect((await read).entry?.value.toString()).toBe('old'); // it began before the write returned: fine
+    expect(await rawCopy(reader, 'k')).toBe('TOMBSTONE'); // the late add was refused
+    expect(await text(reader.policy.get('k'))).toBe('new');
+    expect(await text(writer.policy.get('k'))).toBe('new');
+  });
+
+  test('validation: when the tombstone is gone (evicted), the fill is checked and dropped with a tombstone', async () => {
+    const reader = await setup();
+    const writer = await setup(reader.path);
+    await writer.policy.set('k', Buffer.from('old'), null);
+    reader.cache.holdNextAdd();
+    const read = reader.policy.get('k');
+    await reader.cache.addReached;
+    writer.cache.evictTombstones = true; // memcached loses the writer's tombstone under memory pressure
+    await writer.policy.set('k', Buffer.from('new'), null);
+    reader.cache.releaseHeldAdd();
+    await read;
+    expect(reader.policy.counters.rejectedFills).toBe(1);
+    expect(await rawCopy(reader, 'k')).toBe('TOMBSTONE');
+    expect(await text(reader.policy.get('k'))).toBe('new');
+  });
+
+  test('an invalidation that could not reach memcached is kept and replayed by the next reader', async () => {
+    const first = await setup();
+    await first.policy.set('k', Buffer.from('v1'), null);
+    await first.policy.get('k'); // cached copy v1
+    first.cache.down = true;
+    await first.policy.set('k', Buffer.from('v2'), null); // committed; tombstone failed
+    expect(first.faults.length).toBeGreaterThan(0);
+    expect(await first.policy.store.pendingInvalidations(10)).toHaveLength(1);
+    expect(await rawCopy(first, 'k')).toBe('v1'); // the stale copy is still in memcached…
+    const second = await setup(first.path); // …another process, with memcached reachable
+    const read = await second.policy.get('k');
+    expect(read.entry?.value.toString()).toBe('v2'); // …never serves it
+    expect(await second.policy.store.pendingInvalidations(10)).toEqual([]);
+    expect(await rawCopy(second, 'k')).not.toBe('v1');
+  });
+
+  test('while invalidations cannot be delivered, reads bypass the cache entirely', async () => {
+    const s = await setup();
+    await s.policy.set('k', Buffer.from('v1'), null);
+    await s.policy.get('k');
+    s.cache.down = true;
+    await s.policy.set('k', Buffer.from('v2'), null);
+    s.cache.down = false;
+    s.cache.evictTombstones = false;
+    // Make delivery fail again for the replay only: set() fails, get() would still serve the stale copy.
+    const realSet = s.cache.set.bind(s.cache);
+    s.cache.set = async () => {
+      throw new CacheError('refused');
+    };
+    expect(await text(s.policy.get('k'))).toBe('v2');
+    s.cache.set = realSet;
+    expect(await text(s.policy.get('k'))).toBe('v2');
+  });
+
+  test('a re-insert after a delete whose invalidation is still pending never shows the deleted copy', async () => {
+    const s = await setup();
+    await s.policy.set('k', Buffer.from('v1'), null);
+    await s.policy.get('k');
+    s.cache.down = true;
+    await s.policy.delete('k'); // tombstone lost: copy v1 remains
+    s.cache.down = false;
+    const other = await setup(s.path);
+    other.cache.down = true; // keep the replay from happening before the insert
+    await other.policy.set('k', Buffer.from('v2'), null); // a fresh insert, but the outbox has k
+    other.cache.down = false;
+    expect(await text(other.policy.get('k'))).toBe('v2');
+  });
+
+  test('--no-cache writes leave their invalidations for processes that use the cache', async () => {
+    const cached = await setup();
+    await cached.policy.set('k', Buffer.from('v1'), null);
+    await cached.policy.get('k');
+    const store = await SqliteStore.open(cached.path, 2000);
+    const uncached = new CacheAsideStore(store, null, { now: Date.now, onCacheFault: () => undefined });
+    opened.push(uncached);
+    await uncached.set('k', Buffer.from('v2'), null);
+    expect(await text(cached.policy.get('k'))).toBe('v2');
+  });
+
+  test('two databases sharing one memcached never see each other\'s entries', async () => {
+    const a = await setup();
+    const b = await setup();
+    await a.policy.set('shared', Buffer.from('from a'), null);
+    await b.policy.set('shared', Buffer.from('from b'), null);
+    await a.policy.get('shared');
+    await b.policy.get('shared');
+    expect(await text(a.policy.get('shared'))).toBe('from a');
+    expect(await text(b.policy.get('shared'))).toBe('from b');
+  });
+
+  test('values too large for memcached are served from SQLite and leave no older copy behind', async () => {
+    const s = await setup();
+    await s.policy.set('big', Buffer.from('small'), null);
+    await s.policy.get('big');
+    const large = Buffer.alloc(2 * 1024 * 1024, 7);
+    await s.policy.set('big', large, null);
+    const read = await s.policy.get('big');
+    expect(read.entry?.value.equals(large)).toBe(true);
+    expect(read.source).toBe('store');
+    expect(await rawCopy(s, 'big')).toBe('TOMBSTONE');
+    expect(s.faults).toEqual([]);
+  });
+
+  test('a cached copy is never served after its key expires', async () => {
+    let now = Date.now();
+    const s = await setup(tempDbPath(), () => now);
+    await s.policy.set('k', Buffer.from('v'), now + 5000);
+    await s.policy.get('k');
+    expect((await s.policy.get('k')).source).toBe('cache');
+    now += 5001;
+    expect((await s.policy.get('k')).entry).toBeUndefined();
+  });
+
+  test('stats combine SQLite counts with cache state and the shared hit/miss counters', async () => {
+    const s = await setup();
+    await s.policy.set('k', Buffer.from('v'), null);
+    await s.policy.get('k');
+    await s.policy.get('k');
+    const stats = await s.policy.stats();
+    expect(stats).toMatchObject({ keys: 1, cache: 'up', hits: 1, misses: 1, pendingInvalidations: 0 });
+    expect(stats.servers).toEqual({ [testServers()]: 'up' });
+  });
+});
