@@ -22,6 +22,10 @@ export async function main(argv: string[], io: IO, env: Record<string, string | 
       command = outcome.invocation.spec.name;
       return await runOneShot(io, config, outcome.invocation);
     }
+    if (outcome.kind === 'serve') {
+      const { runServe } = await import('./serve/server.js'); // the HTTP side loads only on this path
+      return await runServe(io, config, outcome.serve, env);
+    }
     if (outcome.kind === 'session' && io.isStdinTTY && io.isStdoutTTY) {
       const { runRepl } = await import('./repl/loop.js'); // Inquirer loads only on this path
       return await runRepl(io, config);

@@ -8,6 +8,7 @@ import { commands } from './commands/index.js';
 import type { CommandSpec } from './commands/types.js';
 import type { GlobalFlags } from './config.js';
 import { UsageError } from './errors.js';
+import { DEFAULT_HOST, DEFAULT_PORT, parseServeOptions, TOKEN_ENV, type ServeOptions } from './serve/options.js';
 
 export interface Invocation {
   spec: CommandSpec<unknown>;
@@ -18,6 +19,7 @@ export type ParseOutcome =
   | { kind: 'command'; invocation: Invocation; flags: GlobalFlags }
   | { kind: 'session'; flags: GlobalFlags } // no command: REPL or batch, decided by the caller
   | { kind: 'batch'; file: string; bail: boolean; flags: GlobalFlags }
+  | { kind: 'serve'; serve: ServeOptions; flags: GlobalFlags }
   | { kind: 'done' }; // help or version was printed
 
 export interface ProgramOutput {
@@ -31,6 +33,7 @@ const GLOBAL_HELP = `
 Modes:
   tbase [options] <command> [args…]    run one command and exit
   tbase [options]                      interactive REPL (stdin is a terminal) or batch (stdin is piped)
+  tbase [options] serve [--host H] [--port P]   HTTP API and monitoring page
 
 Environment:
   TBASE_DB, TBASE_SERVERS (then MEMCACHE_SERVERS), TBASE_NO_CACHE=1, NO_COLOR, FORCE_COLOR
@@ -66,6 +69,15 @@ export function parseCommandLine(argv: string[], version: string, output: Progra
     .option('--bail', 'stop at the first command that fails')
     .action((file: string, opts: { bail?: boolean }) => {
       outcome = { kind: 'batch', file, bail: opts.bail === true, flags: program.opts<GlobalFlags>() };
+    });
+  program
+    .command('serve')
+    .description('HTTP API and monitoring page over the same store')
+    .option('--host <host>', `address to bind (default ${DEFAULT_HOST}; anything but loopback needs ${TOKEN_ENV})`)
+    .option('--port <port>', `port to listen on (default ${DEFAULT_PORT}; 0 picks a free one)`)
+    .addHelpText('after', `\nEnvironment:\n  ${TOKEN_ENV}  bearer token required by every API request (mandatory off loopback)`)
+    .action((opts: { host?: string; port?: string }) => {
+      outcome = { kind: 'serve', serve: parseServeOptions(opts), flags: program.opts<GlobalFlags>() };
     });
   runParser(() => program.parse(argv, { from: 'user' }));
   return outcome;

@@ -1,0 +1,118 @@
+/**
+ * The JSON API. Every read and write goes through the one shared CacheAsideStore, so the HTTP side keeps every
+ * coherence rule of the CLI (the store serialises SQLite access on its connection; the policy is safe to share
+ * between concurrent requests). JSON bodies are the CLI's `--json` objects, built by the same render helpers.
+ */
+import { MAX_VALUE_BYTES, parseDuration, parseKey } from '../commands/args.js';
+import { NotFoundError, UsageError } from '../errors.js';
+import { entryFields, ttlSeconds, valueFields } from '../render.js';
+import type { CacheAsideStore } from '../store/cache-aside.js';
+import type { Entry } from '../store/sqlite.js';
+import { JSON_TYPE, readBody, sendJson, write } from './http.js';
+import type { Handler, Request } from './router.js';
+
+export interface ApiDeps {
+  store: CacheAsideStore;
+  now: () => number;
+  dbPath: string;
+  maxBodyBytes?: number;
+}
+
+export interface Api {
+  health: Handler;
+  list: Handler;
+  get: Handler;
+  put: Handler;
+  delete: Handler;
+}
+
+export function createApi({ store, now, dbPath, maxBodyBytes = MAX_VALUE_BYTES }: ApiDeps): Api {
+  return {
+    /** Up as long as SQLite answers; `status` says `degraded` while memcached is down (reads fall back). */
+    async health({ res }) {
+      const stats = await store.stats();
+      const status = stats.cache === 'down' || stats.cache === 'unknown' ? 'degraded' : 'ok';
+      sendJson(res, 200, { ok: true, status, database: dbPath, ...stats });
+    },
+
+    /** `{"ok":true,"command":"list","entries":[…]}` written entry by entry: one page in memory at a time. */
+    async list({ req, res, query }) {
+      const prefix = query.get('prefix') ?? '';
+      const limit = parseLimit(query.get('limit'));
+      const keysOnly = flag(query, 'keys-only');
+      const entries = store.list(prefix, limit)[Symbol.asyncIterator]();
+      // The first page is read before the status line, so a storage error can still be a proper 500.
+      let next = await entries.next();
+      res.writeHead(200, { 'content-type': JSON_TYPE, 'cache-control': 'no-store' });
+      if (req.method === 'HEAD') return void res.end();
+      const item = (entry: Entry) => JSON.stringify(keysOnly ? entry.key : entryFields(entry, now()));
+      let open = await write(res, JSON.stringify({ ok: true, command: 'list', entries: [] }).slice(0, -2));
+      let first = true;
+      try {
+        while (open && !next.done) {
+          open = await write(res, first ? item(next.value) : `,${item(next.value)}`);
+          first = false;
+          if (open) next = await entries.next();
+        }
+      } finally {
+        await entries.return?.(undefined); // the client left: stop paging through SQLite
+      }
+      if (open) res.end(']}\n');
+    },
+
+    /** Raw bytes (`application/octet-stream`) or, with `?format=json`, the object of `tbase get KEY --json`. */
+    async get({ res, query, key: rawKey }) {
+      const key = parseKey(rawKey, 'GET /keys/{key}');
+      const format = query.get('format') ?? 'raw';
+      if (format !== 'raw' && format !== 'json') throw new UsageError(`bad format ${JSON.stringify(format)}: use raw or json`);
+      const { entry, source } = await store.get(key);
+      if (!entry) throw new NotFoundError(key);
+      const ttl = ttlSeconds(entry.expiresAt, now());
+      if (format === 'json') return sendJson(res, 200, { ok: true, command: 'get', key, ...valueFields(entry.value), ttl, source });
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': entry.value.length,
+        'cache-control': 'no-store',
+        'x-tbase-source': source,
+        ...(ttl === null ? {} : { 'x-tbase-ttl': String(ttl) }),
+      });
+      res.end(entry.value);
+    },
+
+    /** Body = the value, byte for byte. 201 (with the `tbase set --json` object) when new, 204 when replaced. */
+    async put({ req, res, query, key: rawKey }) {
+      const key = parseKey(rawKey, 'PUT /keys/{key}');
+      const ttlParam = query.get('ttl');
+      const ttl = ttlParam === null ? null : parseDuration(ttlParam);
+      const value = await readBody(req, res, maxBodyBytes);
+      const expiresAt = ttl === null ? null : now() + ttl * 1000;
+      const [outcome] = await store.write([{ op: 'set', key, value, expiresAt }]);
+      if (outcome?.existed) return void res.writeHead(204).end();
+      sendJson(res, 201, { ok: true, command: 'set', key, ttl }, { location: `/keys/${encodeURIComponent(key)}` });
+    },
+
+    async delete({ res, key: rawKey }) {
+      const key = parseKey(rawKey, 'DELETE /keys/{key}');
+      if (!(await store.delete(key))) throw new NotFoundError(key);
+      res.writeHead(204).end();
+    },
+  };
+}
+
+function parseLimit(raw: string | null): number | undefined {
+  if (raw === null) return undefined;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < 1) {
+    throw new UsageError(`bad limit ${JSON.stringify(raw)}: use a positive whole number`);
+  }
+  return n;
+}
+
+/** `?keys-only`, `?keys-only=1` and `?keys-only=true` are on; absent, `0` and `false` are off. */
+function flag(query: URLSearchParams, name: string): boolean {
+  const value = query.get(name);
+  if (value === null) return false;
+  if (['', '1', 'true', 'yes', 'on'].includes(value.toLowerCase())) return true;
+  if (['0', 'false', 'no', 'off'].includes(value.toLowerCase())) return false;
+  throw new UsageError(`bad ${name} ${JSON.stringify(value)}: use true or false`);
+}
