@@ -54,6 +54,8 @@ const VALUE_TAG = 0x56; // 'V'
 const HEADER_BYTES = 9; // tag + expiry (float64 ms, 0 = never)
 const OUTBOX_PAGE = 500;
 const LIST_PAGE = 256;
+/** Tombstones in flight at once for big batch groups and imports. */
+const INVALIDATE_PAGE = 2000;
 
 export class CacheAsideStore {
   readonly counters: Counters = { hits: 0, misses: 0, fills: 0, rejectedFills: 0 };
@@ -156,6 +158,91 @@ export class CacheAsideStore {
       if (delta <= 0) continue;
       if ((await this.attempt(() => cache.increment(this.counterKey(name), delta))) !== null) this.flushed[name] += delta;
     }
+  }
+
+  /**
+   * `get` for many keys at once (batch), with the same protocol per key: replay pending invalidations first;
+   * cache calls pipelined (all in flight together); misses read from SQLite in bulk; fills by `add` only from
+   * rows read within the fill window, then validated by a re-read and tombstoned on mismatch. Input order kept.
+   */
+  async getMany(keys: string[]): Promise<Lookup[]> {
+    const cache = (await this.replayInvalidations()) ? this.cache : null;
+    const unique = [...new Set(keys)];
+    const answers = new Map<string, Lookup>();
+    let missed = unique;
+    if (cache) {
+      missed = [];
+      const copies = await Promise.all(
+        unique.map((key) => this.attempt(() => cache.get(cacheKey(this.store.namespaceId, key)))),
+      );
+      const now = this.options.now();
+      unique.forEach((key, i) => {
+        const copy = copies[i];
+        const entry = copy ? decodeCopy(key, copy, now) : undefined;
+        if (entry) {
+          this.counters.hits++;
+          answers.set(key, { entry, source: 'cache' });
+        } else {
+          this.counters.misses++;
+          missed.push(key);
+        }
+      });
+    }
+    if (missed.length > 0) {
+      const readAt = this.options.now();
+      const rows = await this.store.readMany(missed, readAt);
+      for (const key of missed) answers.set(key, { entry: rows.get(key), source: 'store' });
+      if (cache && this.options.now() - readAt < this.fillWindowMs) {
+        await this.fillMany(cache, [...rows.values()].filter(copyFits), readAt);
+      }
+    }
+    return keys.map((key) => answers.get(key)!);
+  }
+
+  /**
+   * `write` for a batch group: the writes in one transaction with multi-row statements (sqlite.ts
+   * applyWriteGroup), then tombstones for the owed keys, pipelined. Resolves to whether each write found its key.
+   */
+  async writeGroup(writes: Write[]): Promise<boolean[]> {
+    const { existed, owed } = await this.store.applyWriteGroup(writes, this.options.now());
+    if (this.cache && owed.length > 0) await this.invalidatePaged(this.cache, owed);
+    return existed;
+  }
+
+  /**
+   * Import: every chunk in one transaction (all or nothing), then tombstones for every key that had a row.
+   * Keys that did not exist owe nothing (the fresh-insert rule, checked against the outbox).
+   */
+  async importWrites(chunks: AsyncIterable<Write[]>): Promise<{ count: number; overwritten: number }> {
+    const outcome = await this.store.applyWriteStream(chunks, this.options.now());
+    if (this.cache && outcome.owed.length > 0) await this.invalidatePaged(this.cache, outcome.owed);
+    return { count: outcome.writes, overwritten: outcome.existed };
+  }
+
+  /** invalidate() in pages, so a huge import never has more than a page of memcached calls in flight. */
+  private async invalidatePaged(cache: Cache, owed: { id: number; key: string }[]): Promise<void> {
+    for (let i = 0; i < owed.length; i += INVALIDATE_PAGE) await this.invalidate(cache, owed.slice(i, i + INVALIDATE_PAGE));
+  }
+
+  private async fillMany(cache: Cache, entries: Entry[], readAt: number): Promise<void> {
+    if (entries.length === 0) return;
+    const added = await Promise.all(
+      entries.map((entry) =>
+        this.attempt(() => cache.add(cacheKey(this.store.namespaceId, entry.key), encodeCopy(entry), copyTtlSeconds(entry, readAt))),
+      ),
+    );
+    const filled = entries.filter((_, i) => added[i] === true);
+    if (filled.length === 0) return;
+    this.counters.fills += filled.length;
+    // Defense in depth, as in fill(): a copy that no longer matches the row is dropped with a tombstone.
+    const again = await this.store.readMany(filled.map((entry) => entry.key), this.options.now());
+    const stale = filled.filter((entry) => !sameEntry(again.get(entry.key), entry));
+    this.counters.rejectedFills += stale.length;
+    await Promise.all(
+      stale.map((entry) =>
+        this.attempt(() => cache.set(cacheKey(this.store.namespaceId, entry.key), TOMBSTONE, this.tombstoneTtlSeconds)),
+      ),
+    );
   }
 
   async close(): Promise<void> {

@@ -192,9 +192,149 @@ export class SqliteStore {
     });
   }
 
+  /**
+   * applyWrites for many writes at once (batch groups): one transaction, multi-row statements. The rules are
+   * those of applyWrites — an outbox row for every key that had a row (or a pending invalidation) before the
+   * transaction, purge of expired rows — with one outbox row per key rather than per write: rows a transaction
+   * writes and overwrites itself were never visible to anyone, so no copy of them can exist.
+   */
+  applyWriteGroup(writes: Write[], now: number): Promise<GroupOutcome> {
+    return this.db.transaction(async () => {
+      const outcome = await this.applyChunk(writes, now);
+      await this.purgeExpired(now);
+      return outcome;
+    });
+  }
+
+  /**
+   * Applies every chunk of an async source in ONE transaction (import): all or nothing. If the source throws
+   * (a malformed file), everything is rolled back. Chunks are applied as they arrive, so memory holds one chunk.
+   */
+  applyWriteStream(chunks: AsyncIterable<Write[]>, now: number): Promise<StreamOutcome> {
+    return this.db.transaction(async () => {
+      const total: StreamOutcome = { writes: 0, existed: 0, owed: [] };
+      for await (const writes of chunks) {
+        const { existed, owed } = await this.applyChunk(writes, now);
+        total.writes += writes.length;
+        total.existed += existed.filter(Boolean).length;
+        for (const item of owed) total.owed.push(item);
+      }
+      await this.purgeExpired(now);
+      return total;
+    });
+  }
+
+  /** Live entries for many keys (absent keys are simply missing from the map). */
+  readMany(keys: string[], now: number): Promise<Map<string, Entry>> {
+    return this.db.exclusive(async () => {
+      const found = new Map<string, Entry>();
+      for (const part of slices([...new Set(keys)], IN_LIST_MAX)) {
+        const rows = await this.db.all<EntryRow>(
+          `SELECT key, value, expires_at FROM entries WHERE key IN (${marks(part.length)}) AND ${LIVE}`,
+          [...part, now],
+        );
+        for (const row of rows) found.set(row.key, toEntry(row));
+      }
+      return found;
+    });
+  }
+
+  /** How many live keys start with `prefix` (for progress bars). */
+  async countLive(prefix: string, now: number): Promise<number> {
+    const row = await this.db.exclusive(() =>
+      this.db.get<{ n: number }>(
+        `SELECT count(*) AS n FROM entries WHERE key >= ? AND substr(key, 1, ?) = ? AND ${LIVE}`,
+        [prefix, prefix.length, prefix, now],
+      ),
+    );
+    return row?.n ?? 0;
+  }
+
+  private async applyChunk(writes: Write[], now: number): Promise<GroupOutcome> {
+    const keys = [...new Set(writes.map((write) => write.key))];
+    const liveBefore = new Map<string, boolean>(); // keys with a row (live or expired) before this chunk
+    const pending = new Set<string>();
+    for (const part of slices(keys, IN_LIST_MAX)) {
+      const rows = await this.db.all<{ key: string; live: number }>(
+        `SELECT key, ${LIVE} AS live FROM entries WHERE key IN (${marks(part.length)})`,
+        [now, ...part],
+      );
+      for (const row of rows) liveBefore.set(row.key, row.live === 1);
+      const queued = await this.db.all<{ key: string }>(`SELECT DISTINCT key FROM outbox WHERE key IN (${marks(part.length)})`, part);
+      for (const row of queued) pending.add(row.key);
+    }
+    // Replay the writes in order in memory: what each saw, and the one row each key ends with.
+    const live = new Map(liveBefore);
+    const existed: boolean[] = [];
+    const last = new Map<string, Write>();
+    for (const write of writes) {
+      existed.push(live.get(write.key) === true);
+      if (write.op === 'set') live.set(write.key, write.expiresAt === null || write.expiresAt > now);
+      else live.delete(write.key);
+      last.set(write.key, write);
+    }
+    const finals = [...last.values()];
+    const sets = finals.filter((write): write is Extract<Write, { op: 'set' }> => write.op === 'set');
+    const deletes = finals.filter((write) => write.op === 'delete').map((write) => write.key);
+    for (const part of slices(sets, UPSERT_ROWS_MAX)) {
+      await this.db.run(
+        `INSERT INTO entries (key, value, expires_at) VALUES ${part.map(() => '(?, ?, ?)').join(', ')}
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+        part.flatMap((write) => [write.key, write.value, write.expiresAt]),
+      );
+    }
+    for (const part of slices(deletes, IN_LIST_MAX)) {
+      await this.db.run(`DELETE FROM entries WHERE key IN (${marks(part.length)})`, part);
+    }
+    const owedKeys = keys.filter((key) => liveBefore.has(key) || pending.has(key));
+    const owed: PendingInvalidation[] = [];
+    for (const part of slices(owedKeys, IN_LIST_MAX)) {
+      const { lastID } = await this.db.run(`INSERT INTO outbox (key) VALUES ${part.map(() => '(?)').join(', ')}`, part);
+      // One statement under the write lock: AUTOINCREMENT ids of its rows are consecutive, ending at lastID.
+      part.forEach((key, i) => owed.push({ id: lastID - part.length + 1 + i, key }));
+    }
+    return { existed, owed };
+  }
+
+  private async purgeExpired(now: number): Promise<void> {
+    await this.db.run(
+      `DELETE FROM entries WHERE rowid IN
+         (SELECT rowid FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ${PURGE_BATCH})`,
+      [now],
+    );
+  }
+
   close(): Promise<void> {
     return this.db.close();
   }
+}
+
+export interface GroupOutcome {
+  /** Per write, in order: whether a live row was there just before it. */
+  existed: boolean[];
+  /** Invalidations the cache is owed after commit (one per key). */
+  owed: PendingInvalidation[];
+}
+
+export interface StreamOutcome {
+  writes: number;
+  /** Writes that found a live row (overwrites and deletes of present keys). */
+  existed: number;
+  owed: PendingInvalidation[];
+}
+
+/** Bound parameters per statement stay under SQLite's historical limit of 999 on every build. */
+const IN_LIST_MAX = 900;
+const UPSERT_ROWS_MAX = 300;
+
+function marks(n: number): string {
+  return new Array<string>(n).fill('?').join(',');
+}
+
+function slices<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
 }
 
 interface EntryRow {
