@@ -42,6 +42,18 @@ export async function renderResult(ctx: RenderContext, command: string, result: 
       return renderEntries(ctx, command, result.entries, result.keysOnly);
     case 'stats':
       return renderStats(ctx, command, result);
+    case 'ttl':
+      if (mode === 'json') return json({ key: result.key, ttl: ttlSeconds(result.expiresAt, ctx.now) });
+      if (mode === 'human') return io.out(result.expiresAt === null ? `${c.dim('no expiry')}\n` : `${humanDuration(result.expiresAt - ctx.now)}\n`);
+      return io.out(`${result.expiresAt === null ? -1 : ttlSeconds(result.expiresAt, ctx.now)}\n`);
+    case 'exported':
+      // The export document is JSON already: the same text with or without --json.
+      for await (const chunk of result.chunks('lines')) await io.out(chunk);
+      return;
+    case 'imported':
+      if (mode === 'json') return json({ count: result.count, overwritten: result.overwritten });
+      if (mode === 'human') return io.out(`${c.green('Imported')} ${result.count} ${result.count === 1 ? 'entry' : 'entries'}${c.dim(` (${result.overwritten} overwritten)`)}\n`);
+      return;
   }
 }
 

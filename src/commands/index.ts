@@ -5,5 +5,17 @@ import { getCommand } from './get.js';
 import { deleteCommand } from './delete.js';
 import { listCommand } from './list.js';
 import { statsCommand } from './stats.js';
+import { ttlCommand } from './ttl.js';
+import { exportCommand } from './export.js';
+import { importCommand } from './import.js';
 
-export const commands: CommandSpec<any>[] = [setCommand, getCommand, deleteCommand, listCommand, statsCommand];
+export const commands: CommandSpec<any>[] = [
+  setCommand,
+  getCommand,
+  deleteCommand,
+  listCommand,
+  statsCommand,
+  ttlCommand,
+  exportCommand,
+  importCommand,
+];

@@ -6,6 +6,8 @@
 import type { Config } from '../config.js';
 import type { CacheAsideStore, CacheAsideStats } from '../store/cache-aside.js';
 import type { Entry } from '../store/sqlite.js';
+import type { IO } from '../io.js';
+import type { ExportLayout } from '../transfer/format.js';
 
 export interface ArgumentSpec {
   name: string;
@@ -38,6 +40,8 @@ export interface CommandContext {
   now(): number;
   /** The whole of stdin, for `set KEY -`; a UsageError where stdin carries the commands themselves. */
   readValueFromStdin(maxBytes: number): Promise<Buffer>;
+  /** The I/O object, for terminal facts (progress bars on stderr); absent in minimal test contexts. */
+  readonly io?: IO;
 }
 
 export type CommandResult =
@@ -45,4 +49,7 @@ export type CommandResult =
   | { kind: 'value'; key: string; entry: Entry; source: 'cache' | 'store'; newline: boolean }
   | { kind: 'deleted'; key: string }
   | { kind: 'entries'; entries: AsyncIterable<Entry>; keysOnly: boolean }
-  | { kind: 'stats'; stats: CacheAsideStats; dbPath: string };
+  | { kind: 'stats'; stats: CacheAsideStats; dbPath: string }
+  | { kind: 'ttl'; key: string; expiresAt: number | null }
+  | { kind: 'exported'; chunks: (layout: ExportLayout) => AsyncIterable<string> }
+  | { kind: 'imported'; count: number; overwritten: number };
