@@ -25,7 +25,7 @@ export function createApp(deps: AppDeps): RequestListener {
     { path: '/app.css', methods: { GET: page.css }, public: true },
     { path: '/health', methods: { GET: api.health } },
     { path: '/keys', methods: { GET: api.list } },
-    { path: '/keys/', methods: { GET: api.get, PUT: api.put, DELETE: api.delete } },
+    { path: '/keys/', keyed: true, methods: { GET: api.get, PUT: api.put, DELETE: api.delete } },
   ];
 
   return async (req, res) => {

@@ -19,8 +19,9 @@ export interface Request {
 export type Handler = (request: Request) => Promise<void>;
 
 export interface Route {
-  /** An exact path, or a prefix ending in `/` whose remainder is the URL-encoded key. */
+  /** The exact path; with `keyed`, the prefix whose remainder is the URL-encoded key. */
   path: string;
+  keyed?: boolean;
   methods: Partial<Record<'GET' | 'PUT' | 'DELETE', Handler>>;
   /** Served without a token: static assets of the page, which carry no data. */
   public?: boolean;
@@ -38,8 +39,7 @@ export function matchRoute(routes: Route[], req: IncomingMessage, res: ServerRes
   const path = queryAt === -1 ? target : target.slice(0, queryAt);
   const query = new URLSearchParams(queryAt === -1 ? '' : target.slice(queryAt + 1));
   for (const route of routes) {
-    const isPrefix = route.path.endsWith('/');
-    if (isPrefix ? !path.startsWith(route.path) : path !== route.path) continue;
+    if (route.keyed ? !path.startsWith(route.path) : path !== route.path) continue;
     const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
     const handler = route.methods[method as keyof Route['methods']];
     if (!handler) {
@@ -48,7 +48,7 @@ export function matchRoute(routes: Route[], req: IncomingMessage, res: ServerRes
         allow: allowed.join(', '),
       });
     }
-    const key = isPrefix ? decodeKey(path.slice(route.path.length)) : '';
+    const key = route.keyed ? decodeKey(path.slice(route.path.length)) : '';
     return { route, handler, request: { req, res, method, query, key } };
   }
   throw new HttpError(404, 'no_route', `no such route: ${path.length > 200 ? `${path.slice(0, 200)}…` : path}`);
