@@ -64,6 +64,7 @@ export function parseCommandLine(argv: string[], version: string, output: Progra
   });
   program
     .command('batch')
+    .allowExcessArguments(false)
     .description('run commands from FILE (or - for stdin), one per line')
     .argument('[file]', 'file of commands; - or nothing reads stdin', '-')
     .option('--bail', 'stop at the first command that fails')
@@ -100,6 +101,19 @@ export function createLineParser(output: ProgramOutput): (words: string[]) => In
   };
 }
 
+/** One command's help (usage, arguments, options, examples) from the same tree, for the REPL's `help <cmd>`. */
+export function commandHelp(name: string): string | null {
+  let text = '';
+  const output: ProgramOutput = { writeOut: (chunk) => void (text += chunk) };
+  const program = configure(new Command('tbase'), output);
+  addCommands(program, output, () => undefined);
+  const wanted = name.toLowerCase();
+  const command = program.commands.find((c) => c.name() === wanted || c.aliases().includes(wanted));
+  if (!command) return null;
+  command.outputHelp();
+  return text;
+}
+
 function configure(program: Command, output: ProgramOutput): Command {
   return program
     .exitOverride()
@@ -113,7 +127,8 @@ function configure(program: Command, output: ProgramOutput): Command {
 
 function addCommands(program: Command, output: ProgramOutput, onParsed: (invocation: Invocation) => void): void {
   for (const spec of commands) {
-    const command = configure(program.command(spec.name), output).description(spec.summary);
+    // Sub-commands inherit settings: the root allows excess words (to report unknown commands), they must not.
+    const command = configure(program.command(spec.name), output).description(spec.summary).allowExcessArguments(false);
     if (spec.aliases) command.aliases(spec.aliases);
     for (const arg of spec.args) command.argument(arg.required ? `<${arg.name}>` : `[${arg.name}]`, arg.description);
     for (const option of spec.options) command.option(option.flags, option.description);
