@@ -76,6 +76,8 @@ export async function runServe(
     closing = true;
     io.err(`tbase: ${signal}: finishing in-flight requests (up to ${graceMs / 1000} s), then closing the store`);
     await shutDown(server, graceMs);
+    await ctx.close();
+    io.err('tbase: stopped');
     return 0;
   } finally {
     await ctx.close();
