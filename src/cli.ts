@@ -28,7 +28,7 @@ export async function main(argv: string[], io: IO, env: Record<string, string | 
     }
     if (outcome.kind === 'session' && io.isStdinTTY && io.isStdoutTTY) {
       const { runRepl } = await import('./repl/loop.js'); // Inquirer loads only on this path
-      return await runRepl(io, config);
+      return await runRepl(io, config, env);
     }
     const { runBatch } = await import('./batch.js');
     const file = outcome.kind === 'batch' ? outcome.file : '-';

@@ -24,6 +24,8 @@ export class Context implements CommandContext {
   readonly now: () => number;
   private opened: Promise<CacheAsideStore> | null = null;
   private cacheNoticeShown = false;
+  /** The open store's memcached pool, kept so a long session can read and refresh its health. */
+  private cachePool: MemcachePool | null = null;
 
   constructor(
     readonly io: IO,
@@ -51,9 +53,26 @@ export class Context implements CommandContext {
     return this.io.readAllStdin(maxBytes, () => new UsageError(`value on stdin is larger than ${maxBytes} bytes (64 MiB)`));
   }
 
+  /**
+   * memcached as this process last saw it, without asking: 'off' with --no-cache, 'unknown' before the store is
+   * open or before any call. Any server down makes the whole cache 'down' (its keys are served from SQLite).
+   */
+  cacheState(): 'off' | 'up' | 'down' | 'unknown' {
+    if (!this.config.cacheEnabled) return 'off';
+    const states = Object.values(this.cachePool?.health() ?? {});
+    if (states.length === 0) return 'unknown';
+    return states.every((s) => s === 'up') ? 'up' : states.some((s) => s === 'down') ? 'down' : 'unknown';
+  }
+
+  /** Asks memcached again (servers past their retry pause only); see MemcachePool.probe. */
+  async probeCache(): Promise<void> {
+    await this.cachePool?.probe();
+  }
+
   async close(): Promise<void> {
     const opened = this.opened;
     this.opened = null;
+    this.cachePool = null;
     if (opened) await (await opened.catch(() => null))?.close();
   }
 
@@ -65,6 +84,7 @@ export class Context implements CommandContext {
           retryAfterMs: this.options.cacheRetryAfterMs ?? 2000,
         })
       : null;
+    this.cachePool = cache;
     return new CacheAsideStore(store, cache, {
       now: this.now,
       onCacheFault: this.options.onCacheFault ?? ((error) => this.noticeOnce(error)),

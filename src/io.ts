@@ -74,6 +74,11 @@ export class IO {
     this.stderr.write(line.endsWith('\n') ? line : `${line}\n`);
   }
 
+  /** The terminal for the REPL's Inquirer prompts, which draw on stdout and read keys from stdin themselves. */
+  promptStreams(): { input: Readable; output: Writable } {
+    return { input: this.stdin, output: this.stdout };
+  }
+
   /** Resolves once everything written so far has been handed to the operating system. */
   flush(): Promise<void> {
     const flushOne = (stream: Writable) =>

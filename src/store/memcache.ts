@@ -82,6 +82,14 @@ export class MemcachePool implements Cache {
     return Object.fromEntries(this.nodes.map((node) => [node.server, node.state]));
   }
 
+  /**
+   * One small read on every server not inside its retry pause, so a long-lived process (the REPL) sees a server
+   * come back without waiting for a command to touch one of its keys. Failures only update health().
+   */
+  async probe(): Promise<void> {
+    await Promise.all(this.nodes.map((node) => node.call('probe', (client) => client.get('tb!probe')).catch(() => undefined)));
+  }
+
   close(): void {
     for (const node of this.nodes) node.close();
   }

@@ -1,0 +1,77 @@
+/**
+ * Guided prompts: when a REPL line lacks arguments a person can be asked for, ask, and hand back complete words
+ * for the same line parser and command table as any other line. The prompts never run a command themselves.
+ *  - `set` / `set KEY`: key (validated as `set` would), then value (masked when values are kept out of history);
+ *  - `get` / `delete` alone: a searchable pick-list of keys (prefix search, bounded);
+ *  - `delete KEY`: a confirmation, default No.
+ * Ctrl-C inside any of these is an ExitPromptError, which the loop reports as a cancelled command.
+ */
+import { confirm, input, password, search } from '@inquirer/prompts';
+import type { Readable, Writable } from 'node:stream';
+import { parseKey } from '../commands/args.js';
+import { quoteKey } from '../errors.js';
+import { escapeText } from '../render.js';
+import type { CommandSpec } from '../commands/types.js';
+import { findCommand, splitArgs } from './words.js';
+
+export interface GuideDeps {
+  terminal: { input: Readable; output: Writable };
+  /** Keys starting with a prefix, at most `limit`. */
+  keys: (prefix: string, limit: number) => Promise<string[]>;
+  maskValues: boolean;
+}
+
+/** What to run: the words, completed; or a note on why nothing runs (declined, nothing to pick from). */
+export type Guided = { kind: 'run'; words: string[] } | { kind: 'skip'; note: string };
+
+const PICK_LIMIT = 50;
+
+export async function guide(words: string[], deps: GuideDeps): Promise<Guided> {
+  const spec = findCommand(words[0] ?? '');
+  if (!spec) return { kind: 'run', words };
+  const { positional, options } = splitArgs(spec, words.slice(1));
+  const ask = { input: deps.terminal.input, output: deps.terminal.output, clearPromptOnDone: false };
+  const missing: string[] = [];
+  if (spec.name === 'set' && positional.length < 2) {
+    if (positional.length === 0) missing.push(await input({ message: 'Key', validate: validKey }, ask));
+    const key = positional[0] ?? missing[0]!;
+    const message = `Value for ${quoteKey(key)}`;
+    const validate = (value: string) => value !== '-' || '`-` means "read stdin", which the REPL cannot; quote a literal dash in a `set` line';
+    missing.push(deps.maskValues ? await password({ message, mask: '*', validate }, ask) : await input({ message, validate }, ask));
+  }
+  if ((spec.name === 'get' || spec.name === 'delete') && positional.length === 0) {
+    if ((await deps.keys('', 1)).length === 0) return { kind: 'skip', note: '(no keys to pick from)' };
+    missing.push(await pickKey(spec, deps, ask));
+  }
+  const key = positional[0] ?? missing[0];
+  if (spec.name === 'delete' && key !== undefined) {
+    const sure = await confirm({ message: `Delete ${quoteKey(key)}?`, default: false }, ask);
+    if (!sure) return { kind: 'skip', note: '(not deleted)' };
+  }
+  if (missing.length === 0) return { kind: 'run', words };
+  // After `--` every word is positional, so a value such as `-x` stays a value.
+  return { kind: 'run', words: [words[0]!, ...options, '--', ...positional, ...missing] };
+}
+
+function validKey(key: string): true | string {
+  try {
+    parseKey(key, 'set <key> <value>');
+    return true;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+function pickKey(spec: CommandSpec<unknown>, deps: GuideDeps, ask: object): Promise<string> {
+  return search<string>(
+    {
+      message: spec.name === 'get' ? 'Key to read (type to narrow)' : 'Key to delete (type to narrow)',
+      source: async (term) => {
+        const keys = await deps.keys(term ?? '', PICK_LIMIT);
+        return keys.map((key) => ({ value: key, name: escapeText(key) }));
+      },
+      pageSize: 10,
+    },
+    ask,
+  );
+}

@@ -1,0 +1,126 @@
+/**
+ * The REPL's command line: one custom Inquirer prompt that adds to a plain input
+ *  - history: ↑/↓ walk `history` (oldest first); the line being typed is kept and comes back below the newest;
+ *  - Tab completion through the pure `complete()`; keys come from `lookupKeys`; several matches are listed;
+ *  - Ctrl-C clears the line, and on an empty line ends the session, like Ctrl-D (or the end of input);
+ *  - a prompt text that is re-read every `refreshMs`, so it can show the cache going down and coming back.
+ * It answers with the line, or `exit`. Running the line is the loop's business.
+ */
+import { AsyncResource } from 'node:async_hooks';
+import { createPrompt, isDownKey, isEnterKey, isTabKey, isUpKey, useEffect, useRef, useState, useKeypress } from '@inquirer/core';
+import type { KeypressEvent } from '@inquirer/core';
+import { quoteWord } from '../grammar.js';
+import { complete, completionTarget } from './complete.js';
+
+export interface KeyLookup {
+  keys: string[];
+  /** More keys share the prefix than were returned. */
+  truncated: boolean;
+}
+
+export interface LinePromptConfig {
+  /** The prompt text (`tbase> `), read again on every render and every `refreshMs`. */
+  prompt: () => string;
+  /** Earlier lines, oldest first. */
+  history: readonly string[];
+  /** Keys starting with a prefix, bounded; a failure simply means no key candidates. */
+  lookupKeys: (prefix: string) => Promise<KeyLookup>;
+  /** How often to re-read `prompt` while waiting; 0 never. */
+  refreshMs?: number;
+  /** At most this many candidates are listed under the line. */
+  maxListed?: number;
+  /** Paints the candidate list (dim, usually). */
+  style?: { candidates?: (text: string) => string; line?: (text: string) => string };
+}
+
+export type LineAnswer = { kind: 'line'; line: string } | { kind: 'exit' };
+
+export const linePrompt = createPrompt<LineAnswer, LinePromptConfig>((config, done) => {
+  const [line, setLine] = useState('');
+  const [status, setStatus] = useState<'idle' | 'done'>('idle');
+  const [promptText, setPromptText] = useState(config.prompt);
+  const [listing, setListing] = useState<string | null>(null);
+  // Where ↑/↓ stand: history.length is the line being typed, whose text is kept in `draft`.
+  const position = useRef(config.history.length);
+  const draft = useRef('');
+  const finish = useRef(done);
+  finish.current = done;
+
+  useEffect((rl) => {
+    // Ctrl-C is ours (clear the line, or exit on an empty one). Readline reports it as SIGINT, which the prompt
+    // machinery would turn into an ExitPromptError; a listener of our own keeps readline from closing instead.
+    const inherited = (rl as unknown as NodeJS.EventEmitter).listeners('SIGINT') as (() => void)[];
+    for (const listener of inherited) rl.removeListener('SIGINT', listener);
+    const ignore = () => undefined;
+    rl.on('SIGINT', ignore);
+    // Readline closes on Ctrl-D at an empty line and at the end of input: the session is over either way.
+    const onClose = AsyncResource.bind(() => finish.current({ kind: 'exit' }));
+    rl.on('close', onClose);
+    const refreshMs = config.refreshMs ?? 0;
+    const timer = refreshMs > 0 ? setInterval(AsyncResource.bind(() => setPromptText(config.prompt())), refreshMs) : undefined;
+    timer?.unref();
+    return () => {
+      clearInterval(timer);
+      rl.removeListener('SIGINT', ignore);
+      rl.removeListener('close', onClose);
+    };
+  }, []);
+
+  useKeypress(async (key: KeypressEvent, rl) => {
+    if (status !== 'idle') return;
+    const replaceLine = (text: string) => {
+      rl.clearLine(0);
+      rl.write(text);
+      setLine(text);
+    };
+    if (isEnterKey(key)) {
+      setStatus('done');
+      setListing(null);
+      done({ kind: 'line', line });
+    } else if (key.ctrl && key.name === 'c') {
+      if (line === '' && rl.line === '') {
+        setStatus('done');
+        done({ kind: 'exit' });
+        return;
+      }
+      position.current = config.history.length;
+      setListing(null);
+      replaceLine('');
+    } else if (isUpKey(key) || isDownKey(key)) {
+      const history = config.history;
+      const next = Math.max(0, Math.min(history.length, position.current + (isUpKey(key) ? -1 : 1)));
+      if (next === position.current) return; // already at the oldest line, or at the one being typed
+      if (position.current === history.length) draft.current = rl.line;
+      position.current = next;
+      setListing(null);
+      replaceLine(next === history.length ? draft.current : history[next]!);
+    } else if (isTabKey(key)) {
+      // Readline has inserted the tab character at the cursor: take it out, then complete the text before it.
+      const cursor = (rl as unknown as { cursor: number }).cursor;
+      const typed = rl.line.replace(/\t/g, '');
+      if (cursor < rl.line.length) return replaceLine(typed); // completion works at the end of the line only
+      const target = completionTarget(typed);
+      const found = target.kind === 'key' ? await config.lookupKeys(target.prefix).catch(() => null) : null;
+      if (rl.line.replace(/\t/g, '') !== typed) return; // typed on meanwhile: this answer is stale
+      const result = complete(typed, found?.keys ?? [], found?.truncated ?? false);
+      replaceLine(result.line);
+      setListing(result.candidates.length > 1 || found?.truncated ? listCandidates(result.candidates, target.kind === 'key', found?.truncated ?? false, config.maxListed ?? 40) : null);
+    } else {
+      setListing(null);
+      setLine(rl.line);
+    }
+  });
+
+  const paintLine = config.style?.line ?? ((text: string) => text);
+  const paintList = config.style?.candidates ?? ((text: string) => text);
+  const text = status === 'done' ? config.prompt() : promptText;
+  const content = `${text}${status === 'done' ? paintLine(line) : line}`;
+  return [content, listing === null ? '' : paintList(listing)];
+});
+
+/** The candidates as one wrapped paragraph, keys quoted as they would be typed, cut at `max`. */
+function listCandidates(candidates: readonly string[], areKeys: boolean, truncated: boolean, max: number): string {
+  const shown = candidates.slice(0, max).map((candidate) => (areKeys ? quoteWord(candidate) : candidate));
+  const more = truncated ? '  … and more: keep typing to narrow' : candidates.length > max ? `  … and ${candidates.length - max} more` : '';
+  return `${shown.join('  ')}${more}`;
+}
