@@ -31,6 +31,7 @@ const DEFAULT_CACHE_TIMEOUT_MS = 500;
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 
 export function resolveConfig(flags: GlobalFlags, env: Env): Config {
+  if (flags.db === '') throw new UsageError('--db needs a path');
   return {
     dbPath: flags.db ?? nonEmpty(env.TBASE_DB) ?? defaultDbPath(env),
     servers: parseServers(flags.servers ?? nonEmpty(env.TBASE_SERVERS) ?? nonEmpty(env.MEMCACHE_SERVERS) ?? DEFAULT_SERVERS),

@@ -27,6 +27,8 @@ export function checkValueSize(value: Buffer): Buffer {
   return value;
 }
 
+/** Far beyond any real use, and keeps expiry timestamps exact. */
+const MAX_TTL_SECONDS = 100 * 365 * 86400;
 const UNIT_SECONDS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400 };
 
 /** `90`, `90s`, `5m`, `2h`, `1d` → seconds. Zero, negative, fractional or anything else is a usage error. */
@@ -36,6 +38,7 @@ export function parseDuration(raw: string): number {
   if (!Number.isSafeInteger(seconds) || seconds <= 0) {
     throw new UsageError(`bad TTL ${JSON.stringify(raw)}: use a positive whole number with an optional unit, e.g. 90, 90s, 5m, 2h, 1d`);
   }
+  if (seconds > MAX_TTL_SECONDS) throw new UsageError(`bad TTL ${JSON.stringify(raw)}: the longest is 100 years`);
   return seconds;
 }
 
