@@ -1,17 +1,27 @@
 /**
- * Batch mode: one command per input line, run in order while reading, so memory stays flat whatever the input
- * size. Each command's output is rendered as soon as it has run. Errors name the line; a missing key is an
- * answer, not a failure. Exit status: 0 when every command succeeded, else the highest code seen.
+ * Batch mode: one command per input line (the REPL grammar), run in order while reading, outputs in input order
+ * (one line per command; shapes in batch/format.ts and the README). Exact and fast:
+ *  - input is read in groups of the lines already available (at most WINDOW_LINES), so memory stays flat for any
+ *    input size and a script that writes one line and waits for its answer gets it at once;
+ *  - within a group, consecutive writes and reads form a segment: its writes commit in ONE transaction and its
+ *    reads go through one pipelined round of cache calls (batch/execute.ts, with read-your-writes); a command
+ *    that is neither (list, stats, export, import, `set KEY -`) runs alone, between segments;
+ *  - a crash loses at most the segment in flight: every committed group stays (each is one transaction), and the
+ *    cache protocol (commit + outbox, then tombstones) holds for every group as for a single write.
+ * Errors name the line on stderr; a missing key is an answer (`\N`), not a failure. Exit status: 0 when every
+ * command succeeded, else the highest code seen; `--bail` stops at the first failure.
  */
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { Config } from './config.js';
 import { Context } from './context.js';
-import { ExitCode, exitCodeOf, NotFoundError, UsageError } from './errors.js';
-import type { IO } from './io.js';
+import { ExitCode, exitCodeOf, NotFoundError } from './errors.js';
+import type { IO, OutputMode } from './io.js';
 import { createLineParser } from './program.js';
-import { renderError, renderResult } from './render.js';
-import { splitLine } from './grammar.js';
+import { escapeBytes, escapeText, renderResult } from './render.js';
+import type { CommandResult } from './commands/types.js';
+import { executeSegment, type Outcome } from './batch/execute.js';
+import { jsonErrorLine, jsonLine, plainErrorLine, plainLine } from './batch/format.js';
+import { lineGroups, openInputFile } from './batch/lines.js';
+import { planLine, type Step } from './batch/plan.js';
 
 export interface BatchOptions {
   /** A path, or '-' for stdin. */
@@ -20,56 +30,145 @@ export interface BatchOptions {
   bail: boolean;
 }
 
+/** Commands read, committed and pipelined together at most; bounds memory and memcached calls in flight. */
+export const WINDOW_LINES = 4096;
+
 export async function runBatch(io: IO, config: Config, options: BatchOptions): Promise<number> {
-  const input = options.file === '-' ? io.stdin : await openInput(options.file);
+  const input = options.file === '-' ? io.stdin : await openInputFile(options.file, 'batch file');
   const ctx = new Context(io, config, { stdinIsCommandStream: options.file === '-' });
-  const parseWords = createLineParser({ writeOut: (text) => void io.out(text) });
-  const mode = io.outputMode(config.json);
-  let worst: number = ExitCode.ok;
+  const parseWords = createLineParser({ writeOut: () => undefined });
+  const out = new Output(io, io.outputMode(config.json), ctx);
   let lineNumber = 0;
   try {
-    for await (const line of createInterface({ input, crlfDelay: Infinity })) {
-      lineNumber++;
-      let command: string | undefined;
-      const render = { io, mode, now: ctx.now(), extra: { line: lineNumber } };
-      try {
-        const words = splitLine(line);
-        if (!words) continue;
-        words[0] = words[0]!.toLowerCase();
-        const invocation = parseWords(words);
-        if (!invocation) continue;
-        command = invocation.spec.name;
-        await renderResult(render, command, await invocation.spec.run(ctx, invocation.options));
-      } catch (error) {
-        if (error instanceof NotFoundError && mode !== 'json') {
-          await io.out(mode === 'human' ? `${io.colour.dim('(not found)')}\n` : '\n');
-          continue;
-        }
-        if (error instanceof NotFoundError) {
-          await renderError({ ...render, io: quietIO(io) }, command, error);
-          continue;
-        }
-        await renderError(render, command, error, `tbase: line ${lineNumber}`);
-        worst = Math.max(worst, exitCodeOf(error));
-        if (options.bail) break;
+    for await (const lines of lineGroups(input, WINDOW_LINES)) {
+      const steps: Step[] = [];
+      const now = ctx.now();
+      for (const text of lines) {
+        const step = planLine(text, ++lineNumber, parseWords, now);
+        if (step) steps.push(step);
       }
+      if (!(await runSteps(steps, ctx, out, options.bail))) break;
     }
   } finally {
     await ctx.close();
   }
-  return worst;
+  return out.worst;
 }
 
-async function openInput(path: string) {
-  const stream = createReadStream(path);
-  await new Promise<void>((resolve, reject) => {
-    stream.once('open', () => resolve());
-    stream.once('error', (error) => reject(new UsageError(`cannot read batch file ${JSON.stringify(path)}: ${error.message}`)));
-  });
-  return stream;
+/** Runs the steps of one input group in order; false when --bail saw a failure. */
+async function runSteps(steps: Step[], ctx: Context, out: Output, bail: boolean): Promise<boolean> {
+  let i = 0;
+  while (i < steps.length) {
+    const step = steps[i]!;
+    if (step.kind === 'other') {
+      if (!(await out.runAlone(step)) && bail) return false;
+      i++;
+      continue;
+    }
+    let end = i;
+    while (end < steps.length && steps[end]!.kind !== 'other') {
+      end++;
+      // With --bail nothing after a bad line may run: the segment ends at it.
+      if (bail && steps[end - 1]!.kind === 'invalid') break;
+    }
+    const outcomes = await executeSegment(() => ctx.store(), steps.slice(i, end));
+    if (!(await out.emit(outcomes, bail)) && bail) return false;
+    i = end;
+  }
+  return true;
 }
 
-/** A missing key in batch JSON is an answer: its object goes to stdout, but no error line to stderr. */
-function quietIO(io: IO): IO {
-  return Object.assign(Object.create(io) as IO, { err: () => undefined });
+/** Writes outcomes in the chosen mode and keeps the exit status. */
+class Output {
+  worst: number = ExitCode.ok;
+
+  constructor(
+    private readonly io: IO,
+    private readonly mode: OutputMode,
+    private readonly ctx: Context,
+  ) {}
+
+  /** Writes the outcomes in order (stopping after the first failure when `stopAtFailure`); false if one failed. */
+  async emit(outcomes: Outcome[], stopAtFailure: boolean): Promise<boolean> {
+    const now = this.ctx.now();
+    let text = '';
+    let allOk = true;
+    for (const outcome of outcomes) {
+      const { step } = outcome;
+      if (this.mode === 'human') {
+        await this.flushText(text);
+        text = '';
+        if (outcome.result !== undefined) await renderResult(this.renderCtx(step.line), step.command ?? '', outcome.result);
+        else if (!this.failed(step, outcome.error)) await this.io.out(`${this.io.colour.dim('(not found)')}\n`);
+        else allOk = false;
+      } else if (outcome.result !== undefined) {
+        const line = this.mode === 'json' ? jsonLine(step.command!, step.line, outcome.result, now) : plainLine(outcome.result, now);
+        text += `${line}\n`;
+      } else {
+        if (this.failed(step, outcome.error)) allOk = false;
+        text += `${this.mode === 'json' ? jsonErrorLine(step.command, step.line, outcome.error) : plainErrorLine(outcome.error)}\n`;
+      }
+      if (!allOk && stopAtFailure) break;
+    }
+    await this.flushText(text);
+    return allOk;
+  }
+
+  /** A command that must run alone (list, stats, export, import…): run it, then write its one line. */
+  async runAlone(step: Extract<Step, { kind: 'other' }>): Promise<boolean> {
+    let result: CommandResult;
+    try {
+      result = await step.invocation.spec.run(this.ctx, step.invocation.options);
+    } catch (error) {
+      return this.emit([{ step, error }], true);
+    }
+    try {
+      await this.writeStreamed(step, result);
+      return true;
+    } catch (error) {
+      // The result streamed part of its line before failing: end that line, then report.
+      if (this.mode !== 'human') await this.io.out('\n');
+      return this.emit([{ step, error }], true);
+    }
+  }
+
+  private async writeStreamed(step: Extract<Step, { kind: 'other' }>, result: CommandResult): Promise<void> {
+    const { io, mode } = this;
+    const now = this.ctx.now();
+    if (mode === 'human') return renderResult(this.renderCtx(step.line), step.command, result);
+    const simple = mode === 'json' ? jsonLine(step.command, step.line, result, now) : plainLine(result, now);
+    if (simple !== undefined) return io.out(`${simple}\n`);
+    if (result.kind === 'exported') {
+      if (mode === 'json') await io.out(`${JSON.stringify({ ok: true, command: step.command, line: step.line }).slice(0, -1)},"document":`);
+      for await (const chunk of result.chunks('compact')) await io.out(chunk);
+      return io.out(mode === 'json' ? '}\n' : '\n');
+    }
+    if (result.kind === 'entries') {
+      if (mode === 'json') return renderResult(this.renderCtx(step.line), step.command, result);
+      let first = true;
+      for await (const entry of result.entries) {
+        const fields = result.keysOnly ? escapeText(entry.key) : `${escapeText(entry.key)}\t${escapeBytes(entry.value)}`;
+        await io.out(first ? fields : `\t${fields}`);
+        first = false;
+      }
+      return io.out('\n');
+    }
+    if (mode === 'json') return renderResult(this.renderCtx(step.line), step.command, result);
+  }
+
+  /** Reports a failure on stderr (with its line) and keeps the worst exit code; false for a missing key. */
+  private failed(step: Step, error: unknown): boolean {
+    if (error instanceof NotFoundError) return false;
+    this.io.err(`${this.io.errColour.red(`tbase: line ${step.line}:`)} ${(error as Error).message ?? String(error)}`);
+    this.worst = Math.max(this.worst, exitCodeOf(error));
+    return true;
+  }
+
+  private renderCtx(line: number) {
+    return { io: this.io, mode: this.mode, now: this.ctx.now(), extra: { line } };
+  }
+
+  private async flushText(text: string): Promise<void> {
+    if (text !== '') await this.io.out(text);
+  }
 }

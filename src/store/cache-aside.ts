@@ -55,7 +55,9 @@ const HEADER_BYTES = 9; // tag + expiry (float64 ms, 0 = never)
 const OUTBOX_PAGE = 500;
 const LIST_PAGE = 256;
 /** Tombstones in flight at once for big batch groups and imports. */
-const INVALIDATE_PAGE = 2000;
+const INVALIDATE_PAGE = 1000;
+/** Cache reads in flight at once in getMany. */
+const GET_PIPELINE = 1000;
 
 export class CacheAsideStore {
   readonly counters: Counters = { hits: 0, misses: 0, fills: 0, rejectedFills: 0 };
@@ -172,9 +174,15 @@ export class CacheAsideStore {
     let missed = unique;
     if (cache) {
       missed = [];
-      const copies = await Promise.all(
-        unique.map((key) => this.attempt(() => cache.get(cacheKey(this.store.namespaceId, key)))),
-      );
+      const copies: (Buffer | null)[] = [];
+      // A bounded number in flight: memjs pipelines them on one connection, but thousands at once only queue up
+      // behind each other and run into the per-call timeout.
+      for (let i = 0; i < unique.length; i += GET_PIPELINE) {
+        const page = unique.slice(i, i + GET_PIPELINE);
+        for (const copy of await Promise.all(page.map((key) => this.attempt(() => cache.get(cacheKey(this.store.namespaceId, key)))))) {
+          copies.push(copy);
+        }
+      }
       const now = this.options.now();
       unique.forEach((key, i) => {
         const copy = copies[i];
@@ -226,11 +234,17 @@ export class CacheAsideStore {
 
   private async fillMany(cache: Cache, entries: Entry[], readAt: number): Promise<void> {
     if (entries.length === 0) return;
-    const added = await Promise.all(
-      entries.map((entry) =>
-        this.attempt(() => cache.add(cacheKey(this.store.namespaceId, entry.key), encodeCopy(entry), copyTtlSeconds(entry, readAt))),
-      ),
-    );
+    const added: (boolean | null)[] = [];
+    for (let i = 0; i < entries.length; i += GET_PIPELINE) {
+      if (this.options.now() - readAt >= this.fillWindowMs) break; // the rest are too old to fill from
+      const page = entries.slice(i, i + GET_PIPELINE);
+      const results = await Promise.all(
+        page.map((entry) =>
+          this.attempt(() => cache.add(cacheKey(this.store.namespaceId, entry.key), encodeCopy(entry), copyTtlSeconds(entry, readAt))),
+        ),
+      );
+      for (const result of results) added.push(result);
+    }
     const filled = entries.filter((_, i) => added[i] === true);
     if (filled.length === 0) return;
     this.counters.fills += filled.length;

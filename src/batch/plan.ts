@@ -1,0 +1,70 @@
+/**
+ * From one input line to one step of a batch. Commands come from the one command table and are parsed by their
+ * own `parse` (through commander, or directly when the line is plain words with no flags: commander costs more
+ * than the rest of a `set` together, and gives the same options for such a line). Steps say how the executor may
+ * run them: writes are grouped into transactions, reads are pipelined, anything else runs alone, in order.
+ */
+import { commands } from '../commands/index.js';
+import type { DeleteOptions } from '../commands/delete.js';
+import type { GetOptions } from '../commands/get.js';
+import type { SetOptions } from '../commands/set.js';
+import type { TtlOptions } from '../commands/ttl.js';
+import type { CommandSpec } from '../commands/types.js';
+import { splitLine } from '../grammar.js';
+import type { Invocation } from '../program.js';
+import type { Write } from '../store/sqlite.js';
+
+export type Step =
+  | { line: number; kind: 'write'; command: 'set' | 'delete'; write: Write }
+  | { line: number; kind: 'read'; command: 'get' | 'ttl'; key: string; newline: boolean }
+  | { line: number; kind: 'other'; command: string; invocation: Invocation }
+  | { line: number; kind: 'invalid'; command: string | undefined; error: unknown };
+
+export type LineParser = (words: string[]) => Invocation | null;
+
+const byName = new Map<string, CommandSpec<unknown>>();
+for (const spec of commands) for (const name of [spec.name, ...(spec.aliases ?? [])]) byName.set(name, spec);
+
+/** The step for one line, or null for a blank line or a comment. `now` dates a `set --ttl`. */
+export function planLine(text: string, line: number, parseWords: LineParser, now: number): Step | null {
+  let command: string | undefined;
+  try {
+    const words = splitLine(text);
+    if (!words) return null;
+    const name = words[0]!.toLowerCase();
+    words[0] = name;
+    const spec = byName.get(name);
+    command = spec?.name;
+    const invocation = spec && isPlain(spec, words) ? { spec, options: spec.parse(words.slice(1), {}) } : parseWords(words);
+    if (!invocation) return null;
+    command = invocation.spec.name;
+    return classify(invocation, line, now);
+  } catch (error) {
+    return { line, kind: 'invalid', command, error };
+  }
+}
+
+/** Words commander would read as positional arguments only, exactly as many as the command takes. */
+function isPlain(spec: CommandSpec<unknown>, words: string[]): boolean {
+  if (words.length !== spec.args.length + 1 || spec.args.some((arg) => !arg.required)) return false;
+  for (let i = 1; i < words.length; i++) if (words[i]!.startsWith('-')) return false;
+  return true;
+}
+
+function classify(invocation: Invocation, line: number, now: number): Step {
+  const { spec, options } = invocation;
+  switch (spec.name) {
+    case 'set': {
+      const { key, value, ttlSeconds } = options as SetOptions;
+      if (value === null) break; // `set KEY -` runs alone (and says why stdin cannot carry the value)
+      return { line, kind: 'write', command: 'set', write: { op: 'set', key, value, expiresAt: ttlSeconds === null ? null : now + ttlSeconds * 1000 } };
+    }
+    case 'delete':
+      return { line, kind: 'write', command: 'delete', write: { op: 'delete', key: (options as DeleteOptions).key } };
+    case 'get':
+      return { line, kind: 'read', command: 'get', key: (options as GetOptions).key, newline: (options as GetOptions).newline };
+    case 'ttl':
+      return { line, kind: 'read', command: 'ttl', key: (options as TtlOptions).key, newline: true };
+  }
+  return { line, kind: 'other', command: spec.name, invocation };
+}
