@@ -44,7 +44,10 @@ export function createApi({ store, now, dbPath, maxBodyBytes = MAX_VALUE_BYTES }
       // The first page is read before the status line, so a storage error can still be a proper 500.
       let next = await entries.next();
       res.writeHead(200, { 'content-type': JSON_TYPE, 'cache-control': 'no-store' });
-      if (req.method === 'HEAD') return void res.end();
+      if (req.method === 'HEAD') {
+        await entries.return?.(undefined);
+        return void res.end();
+      }
       const item = (entry: Entry) => JSON.stringify(keysOnly ? entry.key : entryFields(entry, now()));
       let open = await write(res, JSON.stringify({ ok: true, command: 'list', entries: [] }).slice(0, -2));
       let first = true;

@@ -132,7 +132,7 @@ export const PAGE_SCRIPT = String.raw`'use strict';
       const body = await api('/keys/' + encodeURIComponent(key) + '?format=json');
       const out = document.createElement('code');
       out.className = 'shown' + (body.encoding === 'base64' ? ' binary' : '');
-      const text = body.encoding === 'base64' ? 'base64:' + body.value : visible(body.value);
+      const text = body.encoding === 'base64' ? '(binary, base64) ' + body.value : visible(body.value);
       out.textContent = text.length > SHOWN_CHARS ? text.slice(0, SHOWN_CHARS) + '… (' + text.length + ' characters)' : text;
       if (text === '') out.textContent = '(empty)';
       valueCell.appendChild(out);

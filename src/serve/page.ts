@@ -51,6 +51,7 @@ const HTML = `<!doctype html>
 `;
 
 const CSS = `:root { color-scheme: light dark; --accent: #2563eb; --up: #15803d; --down: #b91c1c; --off: #6b7280; }
+[hidden] { display: none !important; } /* the flex rules below would otherwise show hidden forms */
 body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 70rem; padding: 1rem 1.5rem; }
 header { display: flex; align-items: baseline; gap: 1rem; }
 h1 { font-size: 1.4rem; margin: 0 0 .5rem; }
