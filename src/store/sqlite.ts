@@ -356,9 +356,8 @@ function prepareFile(path: string): void {
   const existing = statOrUndefined(path);
   if (existing?.isDirectory()) throw new StorageError(`cannot open database ${JSON.stringify(path)}: it is a directory`);
   if (existing) return;
-  const folder = dirname(path);
   try {
-    mkdirSync(folder, { recursive: true, mode: 0o700 });
+    makeFolders(dirname(path));
     closeSync(openSync(path, 'wx', 0o600));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
@@ -374,6 +373,20 @@ function prepareFile(path: string): void {
       `cannot create database ${JSON.stringify(path)}: ${why[code ?? ''] ?? (error as Error).message}`,
       { cause: error },
     );
+  }
+}
+
+/**
+ * mkdir -p, owner-only, one level at a time: a recursive mkdirSync reports ENOENT for every failure, hiding the
+ * real reason (read-only file system, permission denied).
+ */
+function makeFolders(folder: string): void {
+  if (statOrUndefined(folder)) return;
+  makeFolders(dirname(folder));
+  try {
+    mkdirSync(folder, { mode: 0o700 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }
 }
 
