@@ -1,0 +1,37 @@
+/**
+ * One-shot start-up must not pay for Inquirer: nothing reachable from the entry point through static imports
+ * may import it; only the REPL, loaded with a dynamic import(), does.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
+
+function reachable(entry: string): { modules: Set<string>; packages: Set<string> } {
+  const modules = new Set<string>();
+  const packages = new Set<string>();
+  const visit = (file: string) => {
+    if (modules.has(file)) return;
+    modules.add(file);
+    const text = readFileSync(file, 'utf8');
+    for (const match of text.matchAll(/^\s*(import|export)(\s+type)?\s[^;]*?from\s+'([^']+)'/gms)) {
+      if (match[2]) continue; // type-only imports vanish at compile time
+      const specifier = match[3]!;
+      if (specifier.startsWith('.')) visit(resolve(dirname(file), specifier.replace(/\.js$/, '.ts')));
+      else packages.add(specifier);
+    }
+  };
+  visit(entry);
+  return { modules, packages };
+}
+
+test('the one-shot path imports no Inquirer package; the REPL loop does, and is loaded dynamically', () => {
+  const { modules, packages } = reachable(resolve(SRC, 'index.ts'));
+  expect([...packages].filter((p) => p.startsWith('@inquirer'))).toEqual([]);
+  expect([...modules].filter((m) => m.includes('/repl/'))).toEqual([]);
+  expect(readFileSync(resolve(SRC, 'cli.ts'), 'utf8')).toMatch(/await import\('\.\/repl\/loop\.js'\)/);
+  expect(packages.has('commander')).toBe(true); // the walk does see the entry's real imports
+  const repl = reachable(resolve(SRC, 'repl/loop.ts')).packages;
+  expect(repl.has('@inquirer/core') && repl.has('@inquirer/prompts')).toBe(true);
+});
