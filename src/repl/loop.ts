@@ -19,6 +19,7 @@ import { renderError, renderResult } from '../render.js';
 import type { Counters } from '../store/cache-aside.js';
 import type { Entry } from '../store/sqlite.js';
 import { guide } from './guided.js';
+import { findCommand } from './words.js';
 import { History } from './history.js';
 import { linePrompt, type KeyLookup } from './line-prompt.js';
 import { replSettings, type ReplSettings } from './settings.js';
@@ -56,6 +57,8 @@ class Repl {
   private announcedCache: 'up' | 'down' | null = null;
   private probeTimer: NodeJS.Timeout | undefined;
   private interrupted = false;
+  /** The command the current line runs, so a JSON error object can name it. */
+  private command: string | undefined;
 
   constructor(
     private readonly io: IO,
@@ -135,6 +138,7 @@ class Repl {
   }
 
   private async runLine(line: string): Promise<'exit' | void> {
+    this.command = undefined;
     await this.history.add(line);
     const words = splitLine(line);
     if (!words) return;
@@ -148,6 +152,7 @@ class Repl {
       case 'timing':
         return this.setTiming(words[1]);
     }
+    this.command = findCommand(words[0])?.name;
     const optionWords = words.includes('--') ? words.slice(0, words.indexOf('--')) : words;
     if (optionWords.includes('--help') || optionWords.includes('-h')) return this.help(words[0]);
     const guided = await guide(words, {
@@ -183,7 +188,7 @@ class Repl {
       this.io.err(`${this.io.errColour.yellow('(not found)')} ${quoteKey(error.key)}`);
       return;
     }
-    await renderError({ io: this.io, mode, now: this.ctx.now() }, undefined, error, 'error');
+    await renderError({ io: this.io, mode, now: this.ctx.now() }, this.command, error, 'error');
   }
 
   private async help(name: string | undefined): Promise<void> {
@@ -201,11 +206,15 @@ class Repl {
     ];
     const width = Math.max(...rows.map(([usage]) => usage.length));
     const columns = (this.io.promptStreams().output as { columns?: number }).columns ?? 100;
-    const fit = (text: string) => (width + 4 + text.length > columns ? `${text.slice(0, Math.max(10, columns - width - 5))}…` : text);
+    // Side by side when the terminal is wide enough, else each summary under its usage line.
+    const narrow = width + 4 + 30 > columns;
+    const row = ([usage, summary]: [string, string]) =>
+      narrow ? `  ${c.cyan(usage)}
+      ${summary}` : `  ${c.cyan(usage.padEnd(width))}  ${summary}`;
     await this.io.out(
       [
         c.bold('Commands') + c.dim(' (the same as `tbase <command>`; words split on blanks, quote with "…" or \'…\')'),
-        ...rows.map(([usage, summary]) => `  ${c.cyan(usage.padEnd(width))}  ${fit(summary)}`),
+        ...rows.map(row),
         '',
         c.bold('Asked for when missing') + c.dim(': `set` asks for key and value; `get`/`delete` alone offer a pick-list; `delete` asks to confirm'),
         c.bold('Keys') + c.dim(': Tab completes commands and keys · ↑/↓ history · Ctrl-C clears the line'),
