@@ -38,6 +38,7 @@ Modes:
 Environment:
   TBASE_DB, TBASE_SERVERS (then MEMCACHE_SERVERS), TBASE_NO_CACHE=1, NO_COLOR, FORCE_COLOR
   TBASE_CACHE_TIMEOUT_MS (default 500), TBASE_BUSY_TIMEOUT_MS (default 5000)
+  REPL: TBASE_HISTORY (file; empty or off: none), TBASE_HISTORY_SIZE, TBASE_HISTORY_REDACT=1
 
 Exit status: 0 ok, 1 key not found, 2 usage error, 3 storage error.`;
 
