@@ -4,11 +4,14 @@
  * the message); nothing is asserted on time. `kill()` removes the tmux server and everything in it.
  */
 import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { BIN } from '../helpers/tbase.js';
 
 let sessions = 0;
 
 export class TmuxSession {
+  private socketPath = '';
+
   private constructor(private readonly socket: string) {}
 
   /** Starts `tbase ...args` with `env` added, in a terminal `width` columns wide. */
@@ -19,6 +22,7 @@ export class TmuxSession {
     const command = ['env', '-u', 'FORCE_COLOR', ...vars, process.execPath, BIN, ...args].map(shellQuote).join(' ');
     // remain-on-exit keeps the pane (and its last screen and exit status) after the REPL ends.
     session.tmux('new-session', '-d', '-s', 'main', '-x', String(width), '-y', '50', command, ';', 'set-option', '-t', 'main', 'remain-on-exit', 'on');
+    session.socketPath = session.tmux('display-message', '-p', '#{socket_path}').trim();
     return session;
   }
 
@@ -79,6 +83,7 @@ export class TmuxSession {
 
   kill(): void {
     spawnSync('tmux', ['-L', this.socket, 'kill-server'], { stdio: 'ignore' });
+    if (this.socketPath) rmSync(this.socketPath, { force: true }); // tmux can leave the socket file behind
   }
 
   private tmux(...args: string[]): string {
