@@ -149,6 +149,21 @@ test('TBASE_HISTORY_REDACT keeps set values out of the history file; recalling t
   expect((await runTbase(['--db', db, '--servers', testServers(), 'get', 'token'])).out).toBe('n3w\n');
 });
 
+test('pasted lines all run, in order, and an unfinished last line waits at the prompt', async () => {
+  const session = repl(tempDbPath(), join(tempDir(), 'history'));
+  await session.waitForPrompt();
+  session.paste('set p1 one\nset p2 two\nlist p\nget p');
+  await session.waitFor((s) => lastLine(s) === 'tbase> get p', 'the unfinished line at the prompt');
+  session.type('2');
+  session.press('Enter');
+  const screen = await session.waitForPrompt();
+  expect(screen).toMatch(
+    /tbase> set p1 one\nOK\n.*\ntbase> set p2 two\nOK\n.*\ntbase> list p\np1 {2}one\np2 {2}two\n\(2 entries\)\n.*\ntbase> get p2\ntwo\n/,
+  );
+  session.press('C-d');
+  expect(await session.exitStatus()).toBe(0);
+});
+
 test('get alone offers a searchable pick-list; Ctrl-C there cancels only that command', async () => {
   const db = tempDbPath();
   for (const [key, value] of [['apple', 'red'], ['banana', 'yellow'], ['blueberry', 'blue']]) {

@@ -1,6 +1,9 @@
 import { render } from '@inquirer/testing';
 import { linePrompt, type LinePromptConfig } from '../../src/repl/line-prompt.js';
 
+/** The answer for a line typed alone (nothing pasted after it). */
+const typed = (line: string) => ({ kind: 'line', line, queued: [], partial: '' });
+
 function config(overrides: Partial<LinePromptConfig> = {}): LinePromptConfig {
   return {
     prompt: () => 'tbase> ',
@@ -17,7 +20,7 @@ describe('line prompt', () => {
     events.type('get greeting');
     expect(getScreen()).toBe('tbase> get greeting');
     events.keypress('enter');
-    await expect(answer).resolves.toEqual({ kind: 'line', line: 'get greeting' });
+    await expect(answer).resolves.toEqual(typed('get greeting'));
   });
 
   describe('history', () => {
@@ -35,7 +38,7 @@ describe('line prompt', () => {
       events.keypress('down');
       expect(getScreen()).toBe('tbase> get a');
       events.keypress('enter');
-      await expect(answer).resolves.toEqual({ kind: 'line', line: 'get a' });
+      await expect(answer).resolves.toEqual(typed('get a'));
     });
 
     test('the line being typed comes back below the newest entry', async () => {
@@ -48,7 +51,7 @@ describe('line prompt', () => {
       events.keypress('down'); // nothing below it
       expect(getScreen()).toBe('tbase> list us');
       events.keypress('enter');
-      await expect(answer).resolves.toEqual({ kind: 'line', line: 'list us' });
+      await expect(answer).resolves.toEqual(typed('list us'));
     });
 
     test('a recalled line can be edited before it is run', async () => {
@@ -56,7 +59,7 @@ describe('line prompt', () => {
       events.keypress('up');
       events.type(' --json');
       events.keypress('enter');
-      await expect(answer).resolves.toEqual({ kind: 'line', line: 'stats --json' });
+      await expect(answer).resolves.toEqual(typed('stats --json'));
     });
   });
 
@@ -68,7 +71,7 @@ describe('line prompt', () => {
       await Promise.resolve();
       expect(getScreen()).toBe('tbase> stats');
       events.keypress('enter');
-      await expect(answer).resolves.toEqual({ kind: 'line', line: 'stats ' });
+      await expect(answer).resolves.toEqual(typed('stats '));
     });
 
     test('looks keys up by the word typed and completes the only one', async () => {
@@ -84,7 +87,7 @@ describe('line prompt', () => {
       expect(asked).toEqual(['gr']);
       expect(getScreen()).toBe('tbase> get greeting');
       events.keypress('enter');
-      await expect(answer).resolves.toEqual({ kind: 'line', line: 'get greeting ' });
+      await expect(answer).resolves.toEqual(typed('get greeting '));
     });
 
     test('lists several matches under the line, and the list goes on the next key', async () => {
@@ -97,7 +100,7 @@ describe('line prompt', () => {
       events.type(':');
       expect(getScreen()).toBe('tbase> get user:');
       events.keypress('enter');
-      await expect(answer).resolves.toEqual({ kind: 'line', line: 'get user:' });
+      await expect(answer).resolves.toEqual(typed('get user:'));
     });
 
     test('says when there are more keys than listed', async () => {
@@ -119,7 +122,7 @@ describe('line prompt', () => {
       await nextRender();
       expect(getScreen()).toBe('tbase> get x');
       events.keypress('enter');
-      await expect(answer).resolves.toEqual({ kind: 'line', line: 'get x' });
+      await expect(answer).resolves.toEqual(typed('get x'));
     });
   });
 
@@ -131,7 +134,7 @@ describe('line prompt', () => {
       expect(getScreen()).toBe('tbase>');
       events.type('stats');
       events.keypress('enter');
-      await expect(answer).resolves.toEqual({ kind: 'line', line: 'stats' });
+      await expect(answer).resolves.toEqual(typed('stats'));
     });
 
     test('Ctrl-C on an empty line exits', async () => {
@@ -159,7 +162,7 @@ describe('line prompt', () => {
       events.type('stats');
       events.keypress({ name: 'd', ctrl: true });
       events.keypress('enter');
-      await expect(answer).resolves.toEqual({ kind: 'line', line: 'stats' });
+      await expect(answer).resolves.toEqual(typed('stats'));
     });
   });
 
@@ -171,6 +174,22 @@ describe('line prompt', () => {
     await nextRender();
     expect(getScreen()).toBe('tbase>');
     events.keypress('enter');
-    await expect(answer).resolves.toEqual({ kind: 'line', line: '' });
+    await expect(answer).resolves.toEqual(typed(''));
+  });
+
+  describe('pasted text', () => {
+    test('lines pasted after the entered one are handed back in order, with the unfinished end', async () => {
+      const { answer, events } = await render(linePrompt, config());
+      events.type('set a 1\rset b 2\rget a\rget');
+      await expect(answer).resolves.toEqual({ kind: 'line', line: 'set a 1', queued: ['set b 2', 'get a'], partial: 'get' });
+    });
+
+    test('the unfinished end is where the next prompt starts', async () => {
+      const { answer, events, getScreen } = await render(linePrompt, config({ initial: 'get' }));
+      expect(getScreen()).toBe('tbase> get');
+      events.type(' a');
+      events.keypress('enter');
+      await expect(answer).resolves.toEqual(typed('get a'));
+    });
   });
 });

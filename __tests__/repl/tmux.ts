@@ -31,6 +31,12 @@ export class TmuxSession {
     this.tmux('send-keys', '-t', 'main', '-l', text);
   }
 
+  /** Pastes text in one piece, as a terminal paste does (newlines arrive as Enter). */
+  paste(text: string): void {
+    this.tmux('set-buffer', '-b', 'paste', text);
+    this.tmux('paste-buffer', '-b', 'paste', '-d', '-t', 'main');
+  }
+
   /** Presses keys by tmux name: Enter, Tab, Up, C-c, C-d… */
   press(...keys: string[]): void {
     this.tmux('send-keys', '-t', 'main', ...keys);

@@ -3,7 +3,9 @@
  *  - history: ↑/↓ walk `history` (oldest first); the line being typed is kept and comes back below the newest;
  *  - Tab completion through the pure `complete()`; keys come from `lookupKeys`; several matches are listed;
  *  - Ctrl-C clears the line, and on an empty line ends the session, like Ctrl-D (or the end of input);
- *  - a prompt text that is re-read every `refreshMs`, so it can show the cache going down and coming back.
+ *  - a prompt text that is re-read every `refreshMs`, so it can show the cache going down and coming back;
+ *  - pasted text: lines that arrive together with the entered one are handed back (`queued`, and the unfinished
+ *    `partial`) instead of being lost when the prompt closes; the loop runs them next.
  * It answers with the line, or `exit`. Running the line is the loop's business.
  */
 import { AsyncResource } from 'node:async_hooks';
@@ -25,6 +27,8 @@ export interface LinePromptConfig {
   history: readonly string[];
   /** Keys starting with a prefix, bounded; a failure simply means no key candidates. */
   lookupKeys: (prefix: string) => Promise<KeyLookup>;
+  /** Text already typed (the unfinished end of a paste), to continue from. */
+  initial?: string;
   /** How often to re-read `prompt` while waiting; 0 never. */
   refreshMs?: number;
   /** At most this many candidates are listed under the line. */
@@ -33,7 +37,16 @@ export interface LinePromptConfig {
   style?: { candidates?: (text: string) => string; line?: (text: string) => string };
 }
 
-export type LineAnswer = { kind: 'line'; line: string } | { kind: 'exit' };
+export type LineAnswer =
+  | {
+      kind: 'line';
+      line: string;
+      /** Whole lines that arrived after it in the same input (a paste), in order. */
+      queued: string[];
+      /** What arrived after the last newline of a paste: the start of the next line. */
+      partial: string;
+    }
+  | { kind: 'exit' };
 
 export const linePrompt = createPrompt<LineAnswer, LinePromptConfig>((config, done) => {
   const [line, setLine] = useState('');
@@ -45,6 +58,7 @@ export const linePrompt = createPrompt<LineAnswer, LinePromptConfig>((config, do
   const draft = useRef('');
   const finish = useRef(done);
   finish.current = done;
+  const answered = useRef<Extract<LineAnswer, { kind: 'line' }> | null>(null);
 
   useEffect((rl) => {
     // Ctrl-C is ours (clear the line, or exit on an empty one). Readline reports it as SIGINT, which the prompt
@@ -54,15 +68,28 @@ export const linePrompt = createPrompt<LineAnswer, LinePromptConfig>((config, do
     const ignore = () => undefined;
     rl.on('SIGINT', ignore);
     // Readline closes on Ctrl-D at an empty line and at the end of input: the session is over either way.
-    const onClose = AsyncResource.bind(() => finish.current({ kind: 'exit' }));
+    // After Enter, readline still reads the rest of the same input (a paste) until the prompt closes it: its
+    // lines are collected into the answer. These two listeners outlive the prompt's effects and go at close.
+    const onLine = (text: unknown) => {
+      answered.current?.queued.push(String(text));
+    };
+    const onClose = AsyncResource.bind(() => {
+      rl.removeListener('line', onLine);
+      rl.removeListener('close', onClose);
+      if (answered.current) answered.current.partial = rl.line;
+      finish.current({ kind: 'exit' }); // no effect once the line was answered
+    });
+    rl.on('line', onLine);
     rl.on('close', onClose);
+    if (config.initial) rl.write(config.initial);
+    // Keys typed while the last command ran reach readline before this first effect: show what they left.
+    if (rl.line) setLine(rl.line);
     const refreshMs = config.refreshMs ?? 0;
     const timer = refreshMs > 0 ? setInterval(AsyncResource.bind(() => setPromptText(config.prompt())), refreshMs) : undefined;
     timer?.unref();
     return () => {
       clearInterval(timer);
       rl.removeListener('SIGINT', ignore);
-      rl.removeListener('close', onClose);
     };
   }, []);
 
@@ -76,7 +103,8 @@ export const linePrompt = createPrompt<LineAnswer, LinePromptConfig>((config, do
     if (isEnterKey(key)) {
       setStatus('done');
       setListing(null);
-      done({ kind: 'line', line });
+      answered.current = { kind: 'line', line, queued: [], partial: '' };
+      done(answered.current);
     } else if (key.ctrl && key.name === 'c') {
       if (line === '' && rl.line === '') {
         setStatus('done');

@@ -104,23 +104,35 @@ class Repl {
   }
 
   async loop(): Promise<void> {
+    // Lines pasted together with the one entered run next, each shown after the prompt as if typed.
+    const pasted: string[] = [];
+    let partial = '';
     for (;;) {
       this.announceCacheChange();
       let reading = true;
       try {
-        const answer = await linePrompt(
-          {
-            prompt: () => this.promptText(),
-            history: this.history.entries(),
-            lookupKeys: (prefix) => this.lookupKeys(prefix),
-            refreshMs: PROMPT_REFRESH_MS,
-            style: { candidates: (text) => this.io.colour.dim(text) },
-          },
-          this.io.promptStreams(),
-        );
-        if (answer.kind === 'exit') return;
+        let line = pasted.shift();
+        if (line === undefined) {
+          const answer = await linePrompt(
+            {
+              prompt: () => this.promptText(),
+              history: this.history.entries(),
+              lookupKeys: (prefix) => this.lookupKeys(prefix),
+              initial: partial,
+              refreshMs: PROMPT_REFRESH_MS,
+              style: { candidates: (text) => this.io.colour.dim(text) },
+            },
+            this.io.promptStreams(),
+          );
+          if (answer.kind === 'exit') return;
+          ({ line } = answer);
+          pasted.push(...answer.queued);
+          partial = answer.partial;
+        } else {
+          await this.io.out(`${this.promptText()}${line}\n`);
+        }
         reading = false;
-        if ((await this.runLine(answer.line)) === 'exit') return;
+        if ((await this.runLine(line)) === 'exit') return;
       } catch (error) {
         if (error instanceof ExitPromptError) {
           if (reading) return; // the terminal went away under the line prompt (a signal): end the session
