@@ -51,6 +51,7 @@ describe('batch output', () => {
       'SET nl "line1\\nline2"',
       'set bs "back\\\\slash"',
       'set empty ""',
+      'set lit "\\\\N"', // the value \N: printed as \\N, never as the not-found marker
       '  # indented comment',
       'get "key with spaces"',
       'get single',
@@ -58,10 +59,11 @@ describe('batch output', () => {
       'get nl',
       'get bs',
       'get empty',
+      'get lit',
     ].join('\r\n');
     const r = await batch(db, `${input}\r\n`);
     expect(r.stderr).toBe('');
-    expect(r.out).toBe('OK\nOK\nOK\nOK\nOK\nOK\ntab\\there\nkeeps \\\\t as typed\nзначение ✓\nline1\\nline2\nback\\\\slash\n\n');
+    expect(r.out).toBe('OK\nOK\nOK\nOK\nOK\nOK\nOK\ntab\\there\nkeeps \\\\t as typed\nзначение ✓\nline1\\nline2\nback\\\\slash\n\n\\\\N\n');
     const json = await batch(db, 'get "key with spaces"\r\nget nl\r\nget empty', ['--json']);
     const objects = json.out.trim().split('\n').map((line) => JSON.parse(line));
     expect(objects.map((o) => o.value)).toEqual(['tab\there', 'line1\nline2', '']);
@@ -112,6 +114,25 @@ describe('batch output', () => {
     expect(r.code).toBe(2);
     const after = await batch(db, 'get a\nget b\nget c\n');
     expect(after.out).toBe('1\n2\n\\N\n');
+  });
+
+  test('answers each line as soon as it arrives: a script can write a command and wait for its answer', async () => {
+    const db = tempDbPath();
+    const child = spawn(process.execPath, [BIN, '--db', db, '--servers', testServers()], { stdio: ['pipe', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const waitFor = async (text: string) => {
+      for (let i = 0; i < 500 && !out.endsWith(text); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(out.endsWith(text)).toBe(true);
+    };
+    child.stdin.write('set a 1\n');
+    await waitFor('OK\n');
+    child.stdin.write('get a\nget b\n');
+    await waitFor('1\n\\N\n');
+    child.stdin.end('set b 2\nget b\n');
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(out).toBe('OK\n1\n\\N\nOK\n2\n');
+    expect(code).toBe(0);
   });
 
   test('`batch FILE` and `batch -` read commands; a missing file is a usage error', async () => {
