@@ -2,7 +2,8 @@
  * Guided prompts: when a REPL line lacks arguments a person can be asked for, ask, and hand back complete words
  * for the same line parser and command table as any other line. The prompts never run a command themselves.
  *  - `set` / `set KEY`: key (validated as `set` would), then value (masked when values are kept out of history);
- *  - `get` / `delete` alone: a searchable pick-list of keys (prefix search, bounded);
+ *  - `get`, `delete` (any command whose first argument is a required key) alone: a searchable pick-list of keys
+ *    (prefix search, bounded);
  *  - `delete KEY`: a confirmation, default No.
  * Ctrl-C inside any of these is an ExitPromptError, which the loop reports as a cancelled command.
  */
@@ -39,7 +40,8 @@ export async function guide(words: string[], deps: GuideDeps): Promise<Guided> {
     const validate = (value: string) => value !== '-' || '`-` means "read stdin", which the REPL cannot; quote a literal dash in a `set` line';
     missing.push(deps.maskValues ? await password({ message, mask: '*', validate }, ask) : await input({ message, validate }, ask));
   }
-  if ((spec.name === 'get' || spec.name === 'delete') && positional.length === 0) {
+  const [first] = spec.args;
+  if (spec.name !== 'set' && first?.name === 'key' && first.required && positional.length === 0) {
     if ((await deps.keys('', 1)).length === 0) return { kind: 'skip', note: '(no keys to pick from)' };
     missing.push(await pickKey(spec, deps, ask));
   }
@@ -65,7 +67,7 @@ function validKey(key: string): true | string {
 function pickKey(spec: CommandSpec<unknown>, deps: GuideDeps, ask: object): Promise<string> {
   return search<string>(
     {
-      message: spec.name === 'get' ? 'Key to read (type to narrow)' : 'Key to delete (type to narrow)',
+      message: `${{ get: 'Key to read', delete: 'Key to delete' }[spec.name] ?? `Key for ${spec.name}`} (type to narrow)`,
       source: async (term) => {
         const keys = await deps.keys(term ?? '', PICK_LIMIT);
         return keys.map((key) => ({ value: key, name: escapeText(key) }));
