@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { connect } from 'node:net';
+import { freePort } from '../helpers/memcached.js';
 import { runTbase } from '../helpers/tbase.js';
 import { removeTempDirs } from '../helpers/temp.js';
 import { startServer, stopAll, type ServerProcess } from './server-process.js';
@@ -216,5 +217,19 @@ describe('tbase serve: JSON API', () => {
     expect(status).toBe(413);
     expect((await fetch(keyUrl('big:chunked'))).status).toBe(404);
     expect((await fetch(keyUrl('big:declared'))).status).toBe(404);
+  });
+});
+
+describe('tbase serve: memcached unreachable', () => {
+  test('answers from SQLite, reports itself degraded, and says so once on stderr', async () => {
+    const deadPort = await freePort(); // nothing listens there
+    const degraded = await startServer({ env: { TBASE_SERVERS: `127.0.0.1:${deadPort}` } });
+    running.push(degraded);
+    const at = (path: string) => `${degraded.url}${path}`;
+    expect((await fetch(at('/keys/k'), { method: 'PUT', body: 'still works' })).status).toBe(201);
+    for (let i = 0; i < 3; i++) expect(await (await fetch(at('/keys/k'))).text()).toBe('still works');
+    const health = await (await fetch(at('/health'))).json();
+    expect(health).toMatchObject({ ok: true, status: 'degraded', cache: 'down', keys: 1, pendingInvalidations: 0 });
+    expect(degraded.stderr().match(/cache unavailable, answering from SQLite/g)).toHaveLength(1);
   });
 });
