@@ -62,6 +62,7 @@ export async function runServe(
     const server = createServer({ keepAliveTimeout: 5000 }, onRequest);
     server.on('checkContinue', onRequest); // answer `Expect: 100-continue` ourselves: a too-large PUT gets 413 first
     const address = await listen(server, options);
+    server.on('error', (error) => io.err(`${io.errColour.red('tbase: error:')} ${messageOf(error)}`)); // e.g. EMFILE
     io.err(
       `tbase: serving http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/ ` +
         `(database ${config.dbPath}, cache ${store.cacheEnabled ? config.servers.join(',') : 'off'}` +
