@@ -1,11 +1,14 @@
 /**
- * Runs a segment of batch steps (writes, reads, invalid lines — nothing that must run alone) as a whole:
- *  - every write of the segment in ONE transaction (multi-row statements), then the tombstones it owes;
- *  - every read that does not follow a write of its key in the segment through one pipelined getMany, which
- *    runs BEFORE the group commits, so those reads see exactly the state their input position implies;
- *  - a read that follows a write of its key in the segment is answered by that write (read-your-writes), once the
- *    group has committed.
- * The outcomes come back in input order; a failed transaction fails every write of the group (none of them is
+ * Runs a segment of batch steps (writes, reads, invalid lines — nothing that must run alone) as a whole, with the
+ * answers each command would get if the segment ran one command at a time:
+ *  - every write of the segment commits in ONE transaction (multi-row statements), then the tombstones it owes;
+ *  - a read with no write of its key before it in the segment runs BEFORE that commit;
+ *  - a read that follows a write of its key runs AFTER the commit (read-your-writes, through the normal read
+ *    path: cache, SQLite, guarded fill) — unless its key is written again later in the segment: that read is
+ *    answered by the write before it, as the intermediate state never exists outside the transaction;
+ *  - reads are pipelined (getMany) in rounds: a key read twice goes to the next round, so the second read sees
+ *    what the first left in the cache, exactly as two commands in a row would.
+ * The outcomes come back in input order. A failed transaction fails every write of the group (none of it is
  * committed) and every read answered by one of them.
  */
 import { NotFoundError } from '../errors.js';
@@ -16,53 +19,58 @@ import type { Step } from './plan.js';
 
 export type Outcome = { step: Step; result: CommandResult; error?: undefined } | { step: Step; error: unknown; result?: undefined };
 
+type ReadStep = Extract<Step, { kind: 'read' }>;
+type Answer = { lookup: Lookup } | { error: unknown };
+
 export async function executeSegment(openStore: () => Promise<CacheAsideStore>, steps: Step[]): Promise<Outcome[]> {
+  const writesLeft = new Map<string, number>();
+  for (const step of steps) if (step.kind === 'write') writesLeft.set(step.write.key, (writesLeft.get(step.write.key) ?? 0) + 1);
+
   const writes: Write[] = [];
   const writeIndex = new Map<Step, number>();
   const latest = new Map<string, Write>();
   const answeredBy = new Map<Step, Write>();
-  const reads: Step[] = [];
+  const before: ReadStep[] = [];
+  const after: ReadStep[] = [];
   for (const step of steps) {
     if (step.kind === 'write') {
+      const { key } = step.write;
       writeIndex.set(step, writes.length);
       writes.push(step.write);
-      latest.set(step.write.key, step.write);
+      latest.set(key, step.write);
+      writesLeft.set(key, writesLeft.get(key)! - 1);
     } else if (step.kind === 'read') {
       const write = latest.get(step.key);
-      if (write) answeredBy.set(step, write);
-      else reads.push(step);
+      if (!write) before.push(step);
+      else if (writesLeft.get(step.key)! > 0) answeredBy.set(step, write);
+      else after.push(step);
     }
   }
 
-  let lookups: Lookup[] = [];
-  let readError: unknown;
+  const answers = new Map<Step, Answer>();
   let existed: boolean[] = [];
   let writeError: unknown;
-  if (reads.length > 0 || writes.length > 0) {
+  if (before.length > 0 || after.length > 0 || writes.length > 0) {
     let store: CacheAsideStore | undefined;
     try {
       store = await openStore();
     } catch (error) {
-      readError = writeError = error;
+      writeError = error;
+      for (const step of [...before, ...after]) answers.set(step, { error });
     }
-    if (store && reads.length > 0) {
-      try {
-        lookups = await store.getMany(reads.map((step) => (step.kind === 'read' ? step.key : '')));
-      } catch (error) {
-        readError = error;
+    if (store) {
+      await readInRounds(store, before, answers);
+      if (writes.length > 0) {
+        try {
+          existed = await store.writeGroup(writes);
+        } catch (error) {
+          writeError = error;
+        }
       }
-    }
-    if (store && writes.length > 0) {
-      try {
-        existed = await store.writeGroup(writes);
-      } catch (error) {
-        writeError = error;
-      }
+      await readInRounds(store, after, answers);
     }
   }
 
-  const lookupOf = new Map<Step, Lookup>();
-  reads.forEach((step, i) => lookupOf.set(step, lookups[i]!));
   return steps.map((step): Outcome => {
     switch (step.kind) {
       case 'invalid':
@@ -77,13 +85,47 @@ export async function executeSegment(openStore: () => Promise<CacheAsideStore>, 
       }
       case 'read': {
         const write = answeredBy.get(step);
-        if (write && writeError !== undefined) return { step, error: writeError };
-        if (!write && readError !== undefined) return { step, error: readError };
-        const entry: Entry | undefined = write ? (write.op === 'set' ? { key: write.key, value: write.value, expiresAt: write.expiresAt } : undefined) : lookupOf.get(step)!.entry;
-        if (!entry) return { step, error: new NotFoundError(step.key) };
-        if (step.command === 'ttl') return { step, result: { kind: 'ttl', key: step.key, expiresAt: entry.expiresAt } };
-        return { step, result: { kind: 'value', key: step.key, entry, source: write ? 'store' : lookupOf.get(step)!.source, newline: step.newline } };
+        let lookup: Lookup;
+        if (write) {
+          if (writeError !== undefined) return { step, error: writeError };
+          lookup = { entry: write.op === 'set' ? { key: write.key, value: write.value, expiresAt: write.expiresAt } : undefined, source: 'store' };
+        } else {
+          const answer = answers.get(step)!;
+          if ('error' in answer) return { step, error: answer.error };
+          lookup = answer.lookup;
+        }
+        return readOutcome(step, lookup.entry, lookup.source);
       }
     }
   });
+}
+
+function readOutcome(step: ReadStep, entry: Entry | undefined, source: Lookup['source']): Outcome {
+  if (!entry) return { step, error: new NotFoundError(step.key) };
+  if (step.command === 'ttl') return { step, result: { kind: 'ttl', key: step.key, expiresAt: entry.expiresAt } };
+  return { step, result: { kind: 'value', key: step.key, entry, source, newline: step.newline } };
+}
+
+/** getMany over the reads, one round per repetition of a key; a failed round fails its reads only. */
+async function readInRounds(store: CacheAsideStore, reads: ReadStep[], answers: Map<Step, Answer>): Promise<void> {
+  let pending = reads;
+  while (pending.length > 0) {
+    const keys = new Set<string>();
+    const round: ReadStep[] = [];
+    const later: ReadStep[] = [];
+    for (const step of pending) {
+      if (keys.has(step.key)) later.push(step);
+      else {
+        keys.add(step.key);
+        round.push(step);
+      }
+    }
+    try {
+      const lookups = await store.getMany(round.map((step) => step.key));
+      round.forEach((step, i) => answers.set(step, { lookup: lookups[i]! }));
+    } catch (error) {
+      for (const step of round) answers.set(step, { error });
+    }
+    pending = later;
+  }
 }
