@@ -33,6 +33,19 @@ describe('batch output', () => {
     expect((await runTbase(['--db', db, '--servers', testServers(), 'get', 'a'])).out).toBe('4\n');
   });
 
+  test('as if one command at a time: a repeated read is served by the copy the first one cached', async () => {
+    const db = tempDbPath();
+    const r = await batch(db, 'set x 1\nget x\nget x\nset z 1\nget z\nset z 2\nget z\nget z\n', ['--json']);
+    const objects = r.out.trim().split('\n').map((line) => JSON.parse(line));
+    expect(objects.filter((o) => o.command === 'get').map((o) => [o.key, o.value, o.source])).toEqual([
+      ['x', '1', 'store'], // read after the commit: a miss, which fills the cache
+      ['x', '1', 'cache'],
+      ['z', '1', 'store'], // between two writes of z: answered by the first
+      ['z', '2', 'store'],
+      ['z', '2', 'cache'],
+    ]);
+  });
+
   test('the same answers with --no-cache', async () => {
     const db = tempDbPath();
     const r = await batch(db, 'set a 1\nget a\nset a 2\nget a\ndel a\nget a\n', ['--no-cache']);
