@@ -98,7 +98,9 @@ class Output {
       if (this.mode === 'human') {
         await this.flushText(text);
         text = '';
-        if (outcome.result !== undefined) await renderResult(this.renderCtx(step.line), step.command ?? '', outcome.result);
+        // `get -n` means nothing here: on a terminal every answer still ends its line.
+        const result = outcome.result?.kind === 'value' ? { ...outcome.result, newline: true } : outcome.result;
+        if (result !== undefined) await renderResult(this.renderCtx(step.line), step.command ?? '', result);
         else if (!this.failed(step, outcome.error)) await this.io.out(`${this.io.colour.dim('(not found)')}\n`);
         else allOk = false;
       } else if (outcome.result !== undefined) {

@@ -171,6 +171,18 @@ describe('batch output', () => {
     expect(JSON.parse(lines[6]!)).toMatchObject({ count: 2 });
   });
 
+  test('import inside a batch, and a storage failure: \\E storage on every line, exit 3', async () => {
+    const db = tempDbPath();
+    const file = join(tempDir(), 'export.json');
+    writeFileSync(file, '{"format":"tenantbase-export","version":1,"entries":[\n{"key":"i","value":"imported","expiresAt":null}\n],"count":1}\n');
+    expect((await batch(db, `import ${JSON.stringify(file)}\nget i\nimport -\n`)).out).toBe('OK\nimported\n\\E usage\n');
+    const notADatabase = tempDir(); // a folder where the database file should be
+    const r = await batch(notADatabase, 'set a 1\nget a\nbogus\n');
+    expect(r.out).toBe('\\E storage\n\\E storage\n\\E usage\n');
+    expect(r.stderr).toMatch(/line 1: .*directory/);
+    expect(r.code).toBe(3);
+  });
+
   test('a 100k-line input: every answer, in order', async () => {
     const db = tempDbPath();
     const n = 50_000;
