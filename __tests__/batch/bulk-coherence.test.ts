@@ -53,6 +53,9 @@ class Switchable implements Cache {
   health() {
     return this.real.health();
   }
+  async probe() {
+    if (!this.down) await this.real.probe();
+  }
   close() {
     this.real.close();
   }

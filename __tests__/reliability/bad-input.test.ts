@@ -121,7 +121,7 @@ describe.each(cases)('$name', (c) => {
       expect(await snapshot()).toBe(before);
     }
     // Values never appear in messages.
-    if (c.stdin && c.stdin.length > 3) expect(result.stderr).not.toContain(c.stdin.subarray(0, 16).toString('utf8'));
+    if (c.stdin && c.stdin.length > 3) expect(result.stderr).not.toContain(Buffer.from(c.stdin).subarray(0, 16).toString('utf8'));
     if (c.readBack) {
       const back = await runTbase(['get', '-n', c.readBack.key], { env });
       expect(back.code).toBe(0);

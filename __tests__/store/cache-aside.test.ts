@@ -57,6 +57,9 @@ class ControlledCache implements Cache {
   health() {
     return this.real.health();
   }
+  async probe() {
+    if (!this.down) await this.real.probe();
+  }
   close() {
     this.real.close();
   }

@@ -138,7 +138,7 @@ export class CacheAsideStore {
     const base = { ...storeStats, process: { ...this.counters } };
     const cache = this.cache;
     if (!cache) return { ...base, cache: 'off', servers: {}, hits: null, misses: null };
-    await this.flushCounters();
+    await Promise.all([this.flushCounters(), cache.probe()]);
     // A counter memcached has never seen (or evicted) reads as 0; an unreachable one as null (unknown).
     const [hits, misses] = await Promise.all(
       (['hits', 'misses'] as const).map((name) =>

@@ -23,6 +23,8 @@ export interface Cache {
   increment(key: string, by: number): Promise<number>;
   /** Servers answering as far as this process knows, by address. */
   health(): Record<string, 'up' | 'down' | 'unknown'>;
+  /** Asks every server (past its retry pause) whether it answers; the outcome shows in health(). */
+  probe(): Promise<void>;
   close(): void;
 }
 
