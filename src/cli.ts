@@ -50,7 +50,15 @@ async function runOneShot(io: IO, config: Config, invocation: Invocation): Promi
   }
 }
 
+/** The package version, from package.json one or two folders up (dist/ from tsc, dist/bundle/ from esbuild). */
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  for (const relative of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string; version: string };
+      if (pkg.name === 'tenantbase') return pkg.version;
+    } catch {
+      // not this one
+    }
+  }
+  return 'unknown';
 }

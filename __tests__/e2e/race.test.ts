@@ -46,9 +46,11 @@ test('read-after-write and no stale survivor, across processes', async () => {
   const ackDir = tempDir();
   const owned = [['a', 'b'], ['c', 'd']];
   const chaosKeys = ['x', 'y'];
-  const everyKey = [...owned.flat(), ...chaosKeys];
+  const quietKeys = ['q1', 'q2']; // written once before the race: readers fill and then hit them
+  const everyKey = [...owned.flat(), ...chaosKeys, ...quietKeys];
   // Create the database before the race so every process opens the same schema.
   const setupStore = await SqliteStore.open(db, 10000);
+  await setupStore.applyWrites(quietKeys.map((key) => ({ op: 'set', key, value: Buffer.from('0'), expiresAt: null })), Date.now());
   await setupStore.close();
 
   const results = await Promise.all([
