@@ -1,65 +1,13 @@
 /**
- * The bulk paths batch and import use (SqliteStore.applyWriteGroup / applyWriteStream, CacheAsideStore.getMany /
- * writeGroup / importWrites) against real SQLite and real memcached: the same answers as one-at-a-time writes, the
+ * The bulk paths batch and import use (SqliteStore.applyWrites / applyWriteStream, CacheAsideStore.getMany /
+ * write / importWrites) against real SQLite and real memcached: the same answers as one-at-a-time writes, the
  * outbox rules of COHERENCE.md, and the races forced with a controllable double around the real cache.
  */
-import { CacheError } from '../../src/errors.js';
 import { CacheAsideStore } from '../../src/store/cache-aside.js';
-import { cacheKey, MemcachePool, type Cache } from '../../src/store/memcache.js';
+import { cacheKey, MemcachePool } from '../../src/store/memcache.js';
 import { SqliteStore, type Write } from '../../src/store/sqlite.js';
+import { ControlledCache } from '../helpers/controlled-cache.js';
 import { removeTempDirs, tempDbPath, testServers } from '../helpers/temp.js';
-
-class Switchable implements Cache {
-  down = false;
-  private gate: { open: Promise<void>; release: () => void; reached: () => void } | null = null;
-  constructor(readonly real: MemcachePool) {}
-  get servers() {
-    return this.real.servers;
-  }
-  /** The next `add` waits at a gate; resolves once it got there. Call the returned function to let it go. */
-  holdNextAdd(): { reached: Promise<void>; release: () => void } {
-    let release!: () => void;
-    let reached!: () => void;
-    const open = new Promise<void>((resolve) => (release = resolve));
-    const arrived = new Promise<void>((resolve) => (reached = resolve));
-    this.gate = { open, release, reached };
-    return { reached: arrived, release };
-  }
-  private check() {
-    if (this.down) throw new CacheError('test double is down');
-  }
-  async get(key: string) {
-    this.check();
-    return this.real.get(key);
-  }
-  async add(key: string, value: Buffer, ttl: number) {
-    this.check();
-    const gate = this.gate;
-    if (gate) {
-      this.gate = null;
-      gate.reached();
-      await gate.open;
-    }
-    return this.real.add(key, value, ttl);
-  }
-  async set(key: string, value: Buffer, ttl: number) {
-    this.check();
-    return this.real.set(key, value, ttl);
-  }
-  async increment(key: string, by: number) {
-    this.check();
-    return this.real.increment(key, by);
-  }
-  health() {
-    return this.real.health();
-  }
-  async probe() {
-    if (!this.down) await this.real.probe();
-  }
-  close() {
-    this.real.close();
-  }
-}
 
 const opened: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -69,7 +17,7 @@ afterAll(removeTempDirs);
 
 async function open(path = tempDbPath()) {
   const store = await SqliteStore.open(path, 5000);
-  const cache = new Switchable(new MemcachePool([testServers()], { timeoutMs: 1000, retryAfterMs: 1 }));
+  const cache = new ControlledCache(new MemcachePool([testServers()], { timeoutMs: 1000, retryAfterMs: 1 }));
   const policy = new CacheAsideStore(store, cache, { now: Date.now, onCacheFault: () => undefined });
   opened.push(policy);
   return { store, cache, policy, path };
@@ -79,7 +27,7 @@ const set = (key: string, value: string, expiresAt: number | null = null): Write
 const del = (key: string): Write => ({ op: 'delete', key });
 const text = (entry: { value: Buffer } | undefined) => entry?.value.toString();
 
-describe('applyWriteGroup', () => {
+describe('applyWrites', () => {
   test('the same entries and the same `existed` answers as applying the writes one by one', async () => {
     const [bulk, single] = [await open(), await open()];
     const keys = ['a', 'b', 'c', 'd', 'é', 'long'.repeat(100)];
@@ -91,9 +39,10 @@ describe('applyWriteGroup', () => {
         return random(3) === 0 ? del(key) : set(key, `v${random(1000)}`, random(4) === 0 ? Date.now() + 60_000 : null);
       });
       const now = Date.now();
-      const grouped = await bulk.store.applyWriteGroup(writes, now);
-      const oneByOne = await single.store.applyWrites(writes, now);
-      expect(grouped.existed).toEqual(oneByOne.map((o) => o.existed));
+      const grouped = await bulk.store.applyWrites(writes, now);
+      const oneByOne: boolean[] = [];
+      for (const write of writes) oneByOne.push(...(await single.store.applyWrites([write], now)).existed);
+      expect(grouped.existed).toEqual(oneByOne);
       const [x, y] = [await bulk.store.scan('', '', 100, now), await single.store.scan('', '', 100, now)];
       expect(x.entries).toEqual(y.entries);
     }
@@ -102,29 +51,29 @@ describe('applyWriteGroup', () => {
   test('outbox: nothing for fresh inserts, one row per key that had a row or a pending invalidation', async () => {
     const { store } = await open();
     const now = Date.now();
-    expect((await store.applyWriteGroup([set('a', '1'), set('a', '2'), set('b', '1'), del('b')], now)).owed).toEqual([]);
-    const second = await store.applyWriteGroup([set('a', '3'), set('a', '4'), del('a'), set('c', '1'), del('zz')], now);
+    expect((await store.applyWrites([set('a', '1'), set('a', '2'), set('b', '1'), del('b')], now)).owed).toEqual([]);
+    const second = await store.applyWrites([set('a', '3'), set('a', '4'), del('a'), set('c', '1'), del('zz')], now);
     expect(second.existed).toEqual([true, true, true, false, false]);
-    expect(second.owed.map((o) => o.key)).toEqual(['a']);
+    expect(second.owed.map((o: { key: string; id: number }) => o.key)).toEqual(['a']);
     // 'a' is now deleted but its invalidation is still pending: a fresh insert of it must owe one too.
-    const third = await store.applyWriteGroup([set('a', '5')], now);
-    expect(third.owed.map((o) => o.key)).toEqual(['a']);
+    const third = await store.applyWrites([set('a', '5')], now);
+    expect(third.owed.map((o: { key: string; id: number }) => o.key)).toEqual(['a']);
     expect((await store.pendingInvalidations(10)).map((p) => p.key)).toEqual(['a', 'a']);
-    expect(new Set([...second.owed, ...third.owed].map((o) => o.id)).size).toBe(2);
+    expect(new Set([...second.owed, ...third.owed].map((o: { key: string; id: number }) => o.id)).size).toBe(2);
   });
 });
 
 describe('getMany / writeGroup with real memcached', () => {
   test('pipelined reads fill the cache; a group write tombstones every overwritten key', async () => {
     const { policy } = await open();
-    await policy.writeGroup(Array.from({ length: 50 }, (_, i) => set(`k${i}`, `old${i}`)));
+    await policy.write(Array.from({ length: 50 }, (_, i) => set(`k${i}`, `old${i}`)));
     const keys = Array.from({ length: 50 }, (_, i) => `k${i}`).concat(['missing', 'k0']);
     const cold = await policy.getMany(keys);
     expect(cold.map((l) => text(l.entry))).toEqual([...Array.from({ length: 50 }, (_, i) => `old${i}`), undefined, 'old0']);
     expect(cold.every((l) => l.source === 'store')).toBe(true);
     const hot = await policy.getMany(keys);
     expect(hot.slice(0, 50).every((l) => l.source === 'cache')).toBe(true);
-    expect(await policy.writeGroup([set('k1', 'new1'), del('k2'), set('fresh', 'f')])).toEqual([true, true, false]);
+    expect(await policy.write([set('k1', 'new1'), del('k2'), set('fresh', 'f')])).toEqual([true, true, false]);
     const after = await policy.getMany(['k1', 'k2', 'k3', 'fresh']);
     expect(after.map((l) => text(l.entry))).toEqual(['new1', undefined, 'old3', 'f']);
     expect(after[2]!.source).toBe('cache');
@@ -132,11 +81,11 @@ describe('getMany / writeGroup with real memcached', () => {
 
   test('a fill held back while a group write commits cannot put the old value back', async () => {
     const { policy, cache } = await open();
-    await policy.writeGroup([set('race', 'old')]);
+    await policy.write([set('race', 'old')]);
     const held = cache.holdNextAdd();
     const reading = policy.getMany(['race']); // miss: reads 'old' from SQLite, then waits before its add
     await held.reached;
-    await policy.writeGroup([set('race', 'new')]); // commit + tombstone while the fill is in flight
+    await policy.write([set('race', 'new')]); // commit + tombstone while the fill is in flight
     held.release();
     expect(text((await reading)[0]!.entry)).toBe('old'); // it was read before the write: a correct answer then
     const [after] = await policy.getMany(['race']);
@@ -147,10 +96,10 @@ describe('getMany / writeGroup with real memcached', () => {
 
   test('a group written while memcached is unreachable is invalidated before the next cached read', async () => {
     const { policy, cache, path } = await open();
-    await policy.writeGroup([set('p', 'old'), set('q', 'old')]);
+    await policy.write([set('p', 'old'), set('q', 'old')]);
     await policy.getMany(['p', 'q']); // cached
     cache.down = true;
-    await policy.writeGroup([set('p', 'new'), del('q')]);
+    await policy.write([set('p', 'new'), del('q')]);
     expect((await policy.store.pendingInvalidations(10)).map((p) => p.key).sort()).toEqual(['p', 'q']);
     cache.down = false;
     // Another process, cache up: it replays the outbox before trusting any copy.
@@ -161,7 +110,7 @@ describe('getMany / writeGroup with real memcached', () => {
 
   test('importWrites: all or nothing, and overwritten keys are invalidated', async () => {
     const { policy } = await open();
-    await policy.writeGroup([set('x', 'old')]);
+    await policy.write([set('x', 'old')]);
     await policy.getMany(['x']);
     async function* failing() {
       yield [set('x', 'partial'), set('y', 'partial')];

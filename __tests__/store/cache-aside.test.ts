@@ -4,66 +4,10 @@
  */
 import { CacheError } from '../../src/errors.js';
 import { CacheAsideStore } from '../../src/store/cache-aside.js';
-import { cacheKey, MemcachePool, type Cache } from '../../src/store/memcache.js';
+import { cacheKey, MemcachePool } from '../../src/store/memcache.js';
+import { ControlledCache } from '../helpers/controlled-cache.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { removeTempDirs, tempDbPath, testServers } from '../helpers/temp.js';
-
-/** A real cache with switches: down (every call fails), a gate before `add`, and tombstones that vanish. */
-class ControlledCache implements Cache {
-  down = false;
-  evictTombstones = false;
-  private addGate: Promise<void> | null = null;
-  private releaseAdd: (() => void) | null = null;
-  addReached: Promise<void> = Promise.resolve();
-  private signalAddReached: (() => void) | null = null;
-
-  constructor(readonly real: MemcachePool) {}
-  get servers() {
-    return this.real.servers;
-  }
-  holdNextAdd(): void {
-    this.addGate = new Promise((resolve) => (this.releaseAdd = resolve));
-    this.addReached = new Promise((resolve) => (this.signalAddReached = resolve));
-  }
-  releaseHeldAdd(): void {
-    this.releaseAdd?.();
-  }
-  private check(): void {
-    if (this.down) throw new CacheError('memcached test double is down');
-  }
-  async get(key: string) {
-    this.check();
-    return this.real.get(key);
-  }
-  async add(key: string, value: Buffer, ttl: number) {
-    this.check();
-    if (this.addGate) {
-      const gate = this.addGate;
-      this.addGate = null;
-      this.signalAddReached?.();
-      await gate;
-    }
-    return this.real.add(key, value, ttl);
-  }
-  async set(key: string, value: Buffer, ttl: number) {
-    this.check();
-    if (this.evictTombstones && value.toString() === 'T') return;
-    return this.real.set(key, value, ttl);
-  }
-  async increment(key: string, by: number) {
-    this.check();
-    return this.real.increment(key, by);
-  }
-  health() {
-    return this.real.health();
-  }
-  async probe() {
-    if (!this.down) await this.real.probe();
-  }
-  close() {
-    this.real.close();
-  }
-}
 
 interface Setup {
   policy: CacheAsideStore;
@@ -129,11 +73,11 @@ describe('CacheAsideStore', () => {
     const writer = await setup(reader.path);
     await writer.policy.set('k', Buffer.from('old'), null);
     await writer.policy.set('k', Buffer.from('old'), null); // an overwrite, so the next write owes a tombstone
-    reader.cache.holdNextAdd();
+    const held = reader.cache.holdNextAdd();
     const read = reader.policy.get('k'); // misses, reads "old" from SQLite, then waits before its add
-    await reader.cache.addReached;
+    await held.reached;
     await writer.policy.set('k', Buffer.from('new'), null); // commits and tombstones
-    reader.cache.releaseHeldAdd();
+    held.release();
     expect((await read).entry?.value.toString()).toBe('old'); // it began before the write returned: fine
     expect(await rawCopy(reader, 'k')).toBe('TOMBSTONE'); // the late add was refused
     expect(await text(reader.policy.get('k'))).toBe('new');
@@ -144,12 +88,12 @@ describe('CacheAsideStore', () => {
     const reader = await setup();
     const writer = await setup(reader.path);
     await writer.policy.set('k', Buffer.from('old'), null);
-    reader.cache.holdNextAdd();
+    const held = reader.cache.holdNextAdd();
     const read = reader.policy.get('k');
-    await reader.cache.addReached;
+    await held.reached;
     writer.cache.evictTombstones = true; // memcached loses the writer's tombstone under memory pressure
     await writer.policy.set('k', Buffer.from('new'), null);
-    reader.cache.releaseHeldAdd();
+    held.release();
     await read;
     expect(reader.policy.counters.rejectedFills).toBe(1);
     expect(await rawCopy(reader, 'k')).toBe('TOMBSTONE');

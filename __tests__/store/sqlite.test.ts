@@ -56,22 +56,20 @@ describe('SqliteStore', () => {
 
   test('records an invalidation for overwrites and deletes, none for fresh inserts', async () => {
     const store = await open();
-    const [fresh] = await store.applyWrites([set('a', '1')], NOW);
-    expect(fresh).toEqual({ existed: false, outboxId: null });
-    const [overwrite] = await store.applyWrites([set('a', '2')], NOW);
-    expect(overwrite?.existed).toBe(true);
-    expect(overwrite?.outboxId).toEqual(expect.any(Number));
-    const [removed] = await store.applyWrites([{ op: 'delete', key: 'a' }], NOW);
-    expect(removed?.existed).toBe(true);
+    const keysOwed = async (writes: Parameters<SqliteStore['applyWrites']>[0]) => {
+      const { existed, owed } = await store.applyWrites(writes, NOW);
+      return { existed, owed: owed.map((o) => o.key) };
+    };
+    expect(await keysOwed([set('a', '1')])).toEqual({ existed: [false], owed: [] });
+    expect(await keysOwed([set('a', '2')])).toEqual({ existed: [true], owed: ['a'] });
+    expect(await keysOwed([{ op: 'delete', key: 'a' }])).toEqual({ existed: [true], owed: ['a'] });
     // The delete's invalidation is still pending: a fresh insert of the same key must owe one too.
-    const [reinsert] = await store.applyWrites([set('a', '3')], NOW);
-    expect(reinsert?.outboxId).toEqual(expect.any(Number));
+    expect(await keysOwed([set('a', '3')])).toEqual({ existed: [false], owed: ['a'] });
     const pending = await store.pendingInvalidations(10);
     expect(pending.map((p) => p.key)).toEqual(['a', 'a', 'a']);
     await store.clearInvalidations(pending.map((p) => p.id));
     expect(await store.pendingInvalidations(10)).toEqual([]);
-    const [missing] = await store.applyWrites([{ op: 'delete', key: 'nope' }], NOW);
-    expect(missing).toEqual({ existed: false, outboxId: null });
+    expect(await keysOwed([{ op: 'delete', key: 'nope' }])).toEqual({ existed: [false], owed: [] });
     await store.close();
   });
 

@@ -62,7 +62,7 @@ export async function executeSegment(openStore: () => Promise<CacheAsideStore>, 
       await readInRounds(store, before, answers);
       if (writes.length > 0) {
         try {
-          existed = await store.writeGroup(writes);
+          existed = await store.write(writes);
         } catch (error) {
           writeError = error;
         }

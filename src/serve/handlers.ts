@@ -89,8 +89,8 @@ export function createApi({ store, now, dbPath, maxBodyBytes = MAX_VALUE_BYTES }
       const ttl = ttlParam === null ? null : parseDuration(ttlParam);
       const value = await readBody(req, res, maxBodyBytes);
       const expiresAt = ttl === null ? null : now() + ttl * 1000;
-      const [outcome] = await store.write([{ op: 'set', key, value, expiresAt }]);
-      if (outcome?.existed) return void res.writeHead(204).end();
+      const [existed] = await store.write([{ op: 'set', key, value, expiresAt }]);
+      if (existed) return void res.writeHead(204).end();
       sendJson(res, 201, { ok: true, command: 'set', key, ttl }, { location: `/keys/${encodeURIComponent(key)}` });
     },
 

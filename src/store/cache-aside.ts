@@ -15,7 +15,7 @@
  */
 import { CacheError } from '../errors.js';
 import { cacheKey, MAX_CACHED_BYTES, MAX_TTL_SECONDS, type Cache } from './memcache.js';
-import type { Entry, SqliteStore, StoreStats, Write, WriteOutcome } from './sqlite.js';
+import type { Entry, SqliteStore, StoreStats, Write } from './sqlite.js';
 
 export interface CacheAsideOptions {
   now: () => number;
@@ -80,23 +80,8 @@ export class CacheAsideStore {
   }
 
   async get(key: string): Promise<Lookup> {
-    const cache = (await this.replayInvalidations()) ? this.cache : null;
-    const memcachedKey = cacheKey(this.store.namespaceId, key);
-    if (cache) {
-      const copy = await this.attempt(() => cache.get(memcachedKey));
-      const entry = copy && decodeCopy(key, copy, this.options.now());
-      if (entry) {
-        this.counters.hits++;
-        return { entry, source: 'cache' };
-      }
-      this.counters.misses++;
-    }
-    const readAt = this.options.now();
-    const entry = await this.store.read(key, readAt);
-    if (cache && entry && copyFits(entry) && this.options.now() - readAt < this.fillWindowMs) {
-      await this.fill(cache, memcachedKey, entry, readAt);
-    }
-    return { entry, source: 'store' };
+    const [lookup] = await this.getMany([key]);
+    return lookup!;
   }
 
   async set(key: string, value: Buffer, expiresAt: number | null): Promise<void> {
@@ -105,18 +90,19 @@ export class CacheAsideStore {
 
   /** Resolves to whether the key was there. */
   async delete(key: string): Promise<boolean> {
-    const [outcome] = await this.write([{ op: 'delete', key }]);
-    return outcome?.existed ?? false;
+    const [existed] = await this.write([{ op: 'delete', key }]);
+    return existed === true;
   }
 
-  /** Commit first, then invalidate: the cache never holds a value SQLite has not committed. */
-  async write(writes: Write[]): Promise<WriteOutcome[]> {
-    const outcomes = await this.store.applyWrites(writes, this.options.now());
-    const owed = outcomes.flatMap((outcome, i) =>
-      outcome.outboxId === null ? [] : [{ id: outcome.outboxId, key: writes[i]!.key }],
-    );
-    if (this.cache && owed.length > 0) await this.invalidate(this.cache, owed);
-    return outcomes;
+  /**
+   * Commit first, then invalidate: all the writes in one transaction (sqlite.ts applyWrites), then tombstones for
+   * the keys owed one, pipelined. The cache never holds a value SQLite has not committed. Resolves to whether
+   * each write found its key live.
+   */
+  async write(writes: Write[]): Promise<boolean[]> {
+    const { existed, owed } = await this.store.applyWrites(writes, this.options.now());
+    if (this.cache && owed.length > 0) await this.invalidatePaged(this.cache, owed);
+    return existed;
   }
 
   /** Live entries in key order, one page in memory at a time. */
@@ -163,7 +149,7 @@ export class CacheAsideStore {
   }
 
   /**
-   * `get` for many keys at once (batch), with the same protocol per key: replay pending invalidations first;
+   * Reads keys with the read protocol (module comment): replay pending invalidations first;
    * cache calls pipelined (all in flight together); misses read from SQLite in bulk; fills by `add` only from
    * rows read within the fill window, then validated by a re-read and tombstoned on mismatch. Input order kept.
    */
@@ -208,16 +194,6 @@ export class CacheAsideStore {
   }
 
   /**
-   * `write` for a batch group: the writes in one transaction with multi-row statements (sqlite.ts
-   * applyWriteGroup), then tombstones for the owed keys, pipelined. Resolves to whether each write found its key.
-   */
-  async writeGroup(writes: Write[]): Promise<boolean[]> {
-    const { existed, owed } = await this.store.applyWriteGroup(writes, this.options.now());
-    if (this.cache && owed.length > 0) await this.invalidatePaged(this.cache, owed);
-    return existed;
-  }
-
-  /**
    * Import: every chunk in one transaction (all or nothing), then tombstones for every key that had a row.
    * Keys that did not exist owe nothing (the fresh-insert rule, checked against the outbox).
    */
@@ -248,7 +224,8 @@ export class CacheAsideStore {
     const filled = entries.filter((_, i) => added[i] === true);
     if (filled.length === 0) return;
     this.counters.fills += filled.length;
-    // Defense in depth, as in fill(): a copy that no longer matches the row is dropped with a tombstone.
+    // Defense in depth: memcached may have evicted a tombstone under memory pressure, letting a stale add in.
+    // A copy that no longer matches the row is dropped with a tombstone (never a delete: see the module comment).
     const again = await this.store.readMany(filled.map((entry) => entry.key), this.options.now());
     const stale = filled.filter((entry) => !sameEntry(again.get(entry.key), entry));
     this.counters.rejectedFills += stale.length;
@@ -294,17 +271,6 @@ export class CacheAsideStore {
     );
     await this.store.clearInvalidations(owed.filter((_, i) => delivered[i]).map(({ id }) => id));
     return delivered.every(Boolean);
-  }
-
-  private async fill(cache: Cache, memcachedKey: string, entry: Entry, readAt: number): Promise<void> {
-    const added = await this.attempt(() => cache.add(memcachedKey, encodeCopy(entry), copyTtlSeconds(entry, readAt)));
-    if (!added) return;
-    this.counters.fills++;
-    // Defense in depth: memcached may have evicted a tombstone under memory pressure, letting a stale add in.
-    const now = await this.store.read(entry.key, this.options.now());
-    if (sameEntry(now, entry)) return;
-    this.counters.rejectedFills++;
-    await this.attempt(() => cache.set(memcachedKey, TOMBSTONE, this.tombstoneTtlSeconds));
   }
 
   /** Runs a cache call; a failure is reported and becomes null, never an error of the command. */

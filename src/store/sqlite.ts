@@ -20,12 +20,6 @@ export type Write =
   | { op: 'set'; key: string; value: Buffer; expiresAt: number | null }
   | { op: 'delete'; key: string };
 
-export interface WriteOutcome {
-  /** Whether a live (unexpired) row was there before this write. */
-  existed: boolean;
-  /** The outbox row that records the invalidation this write still owes memcached; null when none is owed. */
-  outboxId: number | null;
-}
 
 export interface PendingInvalidation {
   id: number;
@@ -89,51 +83,6 @@ export class SqliteStore {
     return row && toEntry(row);
   }
 
-  /**
-   * Applies the writes in one transaction, in order. Each write that may leave a cached copy behind gets an
-   * outbox row in the same transaction, so the invalidation it owes survives a crash or a memcached outage.
-   */
-  applyWrites(writes: Write[], now: number): Promise<WriteOutcome[]> {
-    return this.db.transaction(async () => {
-      const outcomes: WriteOutcome[] = [];
-      for (const write of writes) outcomes.push(await this.applyOne(write, now));
-      await this.db.run(
-        `DELETE FROM entries WHERE rowid IN
-           (SELECT rowid FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ${PURGE_BATCH})`,
-        [now],
-      );
-      return outcomes;
-    });
-  }
-
-  private async applyOne(write: Write, now: number): Promise<WriteOutcome> {
-    const before = await this.db.get<{ live: number }>(
-      `SELECT ${LIVE} AS live FROM entries WHERE key = ?`,
-      [now, write.key],
-    );
-    const existed = before?.live === 1;
-    if (write.op === 'set') {
-      await this.db.run(
-        `INSERT INTO entries (key, value, expires_at) VALUES (?, ?, ?)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
-        [write.key, write.value, write.expiresAt],
-      );
-    } else if (before) {
-      await this.db.run('DELETE FROM entries WHERE key = ?', [write.key]);
-    }
-    // A key with no row at all (not even an expired one) cannot have a live cached copy: every copy ever made
-    // was of a row, and removing that row owed an invalidation, which is either done or still in the outbox.
-    // So a fresh insert owes nothing, unless an earlier invalidation for the key is still pending.
-    const owesInvalidation = before !== undefined || (await this.hasPending(write.key));
-    if (!owesInvalidation) return { existed, outboxId: null };
-    const { lastID } = await this.db.run('INSERT INTO outbox (key) VALUES (?)', [write.key]);
-    return { existed, outboxId: lastID };
-  }
-
-  private async hasPending(key: string): Promise<boolean> {
-    return (await this.db.get('SELECT 1 AS pending FROM outbox WHERE key = ? LIMIT 1', [key])) !== undefined;
-  }
-
   pendingInvalidations(limit: number): Promise<PendingInvalidation[]> {
     return this.db.exclusive(() =>
       this.db.all<PendingInvalidation>('SELECT id, key FROM outbox ORDER BY id LIMIT ?', [limit]),
@@ -193,12 +142,14 @@ export class SqliteStore {
   }
 
   /**
-   * applyWrites for many writes at once (batch groups): one transaction, multi-row statements. The rules are
-   * those of applyWrites — an outbox row for every key that had a row (or a pending invalidation) before the
-   * transaction, purge of expired rows — with one outbox row per key rather than per write: rows a transaction
-   * writes and overwrites itself were never visible to anyone, so no copy of them can exist.
+   * Applies the writes in one transaction, in order, with multi-row statements. Every key that had a row (live
+   * or expired) before the transaction, or still has an invalidation pending, gets one outbox row in the same
+   * transaction, so the invalidation it owes survives a crash or a memcached outage. A key with no row at all
+   * cannot have a live cached copy (every copy was of a row, and removing that row owed an invalidation, done or
+   * still pending), so a fresh insert owes nothing. Rows the transaction writes and overwrites itself were never
+   * visible to anyone, so one outbox row per key is enough. Expired rows are purged, a bounded number at a time.
    */
-  applyWriteGroup(writes: Write[], now: number): Promise<GroupOutcome> {
+  applyWrites(writes: Write[], now: number): Promise<WriteOutcome> {
     return this.db.transaction(async () => {
       const outcome = await this.applyChunk(writes, now);
       await this.purgeExpired(now);
@@ -250,7 +201,7 @@ export class SqliteStore {
     return row?.n ?? 0;
   }
 
-  private async applyChunk(writes: Write[], now: number): Promise<GroupOutcome> {
+  private async applyChunk(writes: Write[], now: number): Promise<WriteOutcome> {
     const keys = [...new Set(writes.map((write) => write.key))];
     const liveBefore = new Map<string, boolean>(); // keys with a row (live or expired) before this chunk
     const pending = new Set<string>();
@@ -309,7 +260,7 @@ export class SqliteStore {
   }
 }
 
-export interface GroupOutcome {
+export interface WriteOutcome {
   /** Per write, in order: whether a live row was there just before it. */
   existed: boolean[];
   /** Invalidations the cache is owed after commit (one per key). */
