@@ -79,6 +79,11 @@ export class IO {
     return { input: this.stdin, output: this.stdout };
   }
 
+  /** stderr itself, for widgets that redraw a terminal line (progress bars); only used when isStderrTTY. */
+  terminalStream(): Writable {
+    return this.stderr;
+  }
+
   /** Resolves once everything written so far has been handed to the operating system. */
   flush(): Promise<void> {
     const flushOne = (stream: Writable) =>

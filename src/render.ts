@@ -85,10 +85,10 @@ async function renderEntries(ctx: RenderContext, command: string, entries: Async
   if (mode === 'human') await io.out(c.dim(count === 0 ? '(no entries)\n' : `(${count} ${count === 1 ? 'entry' : 'entries'})\n`));
 }
 
-async function renderStats(ctx: RenderContext, command: string, result: Extract<CommandResult, { kind: 'stats' }>) {
-  const { io, mode } = ctx;
+/** The stats as named text fields, in display order (plain one-shot, human and batch lines share them). */
+export function statsFields(result: Extract<CommandResult, { kind: 'stats' }>): [string, string][] {
   const { stats } = result;
-  const rows: [string, string | number | null][] = [
+  const fields: [string, string | number | null][] = [
     ['database', result.dbPath],
     ['keys', stats.keys],
     ['expired_keys', stats.expiredKeys],
@@ -99,15 +99,22 @@ async function renderStats(ctx: RenderContext, command: string, result: Extract<
     ['hits', stats.hits],
     ['misses', stats.misses],
   ];
+  return fields.map(([name, value]) => [name, String(value ?? 'unknown')]);
+}
+
+async function renderStats(ctx: RenderContext, command: string, result: Extract<CommandResult, { kind: 'stats' }>) {
+  const { io, mode } = ctx;
+  const { stats } = result;
+  const rows = statsFields(result);
   if (mode === 'json') {
     return io.out(`${JSON.stringify({ ok: true, command, ...ctx.extra, database: result.dbPath, ...stats })}\n`);
   }
-  if (mode === 'plain') return io.out(rows.map(([name, value]) => `${name}\t${value ?? 'unknown'}\n`).join(''));
+  if (mode === 'plain') return io.out(rows.map(([name, value]) => `${name}\t${value}\n`).join(''));
   const c = io.colour;
   const width = Math.max(...rows.map(([name]) => name.length));
   const paint = (name: string, value: string) =>
     name === 'cache' ? (value === 'up' ? c.green(value) : value === 'down' ? c.red(value) : c.yellow(value)) : value;
-  return io.out(rows.map(([name, value]) => `${c.bold(name.replace(/_/g, ' ').padEnd(width))}  ${paint(name, String(value ?? 'unknown'))}\n`).join(''));
+  return io.out(rows.map(([name, value]) => `${c.bold(name.replace(/_/g, ' ').padEnd(width))}  ${paint(name, value)}\n`).join(''));
 }
 
 /** The message on stderr, and in JSON mode the error object on stdout, for a failed command. */

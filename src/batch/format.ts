@@ -15,7 +15,7 @@
  */
 import type { CommandResult } from '../commands/types.js';
 import { exitCodeOf, ExitCode, messageOf, NotFoundError } from '../errors.js';
-import { escapeBytes, escapeText, ttlSeconds, valueFields } from '../render.js';
+import { escapeBytes, escapeText, statsFields, ttlSeconds, valueFields } from '../render.js';
 
 export const NOT_FOUND_LINE = '\\N';
 export const ERROR_LINE = '\\E';
@@ -31,21 +31,8 @@ export function plainLine(result: CommandResult, now: number): string | undefine
       return escapeBytes(result.entry.value);
     case 'ttl':
       return String(result.expiresAt === null ? -1 : ttlSeconds(result.expiresAt, now));
-    case 'stats': {
-      const { stats } = result;
-      const fields: [string, unknown][] = [
-        ['database', result.dbPath],
-        ['keys', stats.keys],
-        ['expired_keys', stats.expiredKeys],
-        ['db_bytes', stats.dbBytes],
-        ['pending_invalidations', stats.pendingInvalidations],
-        ['cache', stats.cache],
-        ['servers', Object.entries(stats.servers).map(([s, state]) => `${s} (${state})`).join(', ') || '-'],
-        ['hits', stats.hits ?? 'unknown'],
-        ['misses', stats.misses ?? 'unknown'],
-      ];
-      return fields.map(([name, value]) => `${name}=${escapeText(String(value))}`).join('\t');
-    }
+    case 'stats':
+      return statsFields(result).map(([name, value]) => `${name}=${escapeText(value)}`).join('\t');
     default:
       return undefined;
   }

@@ -2,9 +2,15 @@
  * A progress bar on stderr for long imports and exports — only when stderr is a terminal, so pipes, files and
  * CI logs never see cursor codes.
  */
-import type { Writable } from 'node:stream';
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type CliProgress from 'cli-progress';
 import type { IO } from '../io.js';
+
+/**
+ * cli-progress (with its string-width and emoji tables) is loaded only when a bar is drawn: importing it up front
+ * cost every one-shot command several milliseconds of start-up. It is CommonJS, so a synchronous require works.
+ */
+const loadCliProgress = () => createRequire(import.meta.url)('cli-progress') as typeof CliProgress;
 
 export interface Progress {
   add(amount: number): void;
@@ -13,11 +19,10 @@ export interface Progress {
 
 export function startProgress(io: IO | undefined, label: string, total: number, unit: string): Progress | null {
   if (!io?.isStderrTTY || total <= 0) return null;
-  // cli-progress needs the stream itself; IO keeps it private (it is the only module meant to write to it).
-  const stream = (io as unknown as { stderr: Writable }).stderr;
+  const cliProgress = loadCliProgress();
   const bar = new cliProgress.SingleBar(
     {
-      stream,
+      stream: io.terminalStream(),
       format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | {eta_formatted} left`,
       hideCursor: true,
       clearOnComplete: true,
