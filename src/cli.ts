@@ -32,7 +32,7 @@ export async function main(argv: string[], io: IO, env: Record<string, string | 
     }
     const { runBatch } = await import('./batch.js');
     const file = outcome.kind === 'batch' ? outcome.file : '-';
-    return await runBatch(io, config, { file, bail: outcome.kind === 'batch' && outcome.bail });
+    return await runBatch(io, config, { file, bail: outcome.bail });
   } catch (error) {
     await renderError({ io, mode: io.outputMode(json), now: Date.now() }, command, error);
     return exitCodeOf(error);

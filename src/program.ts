@@ -17,7 +17,7 @@ export interface Invocation {
 
 export type ParseOutcome =
   | { kind: 'command'; invocation: Invocation; flags: GlobalFlags }
-  | { kind: 'session'; flags: GlobalFlags } // no command: REPL or batch, decided by the caller
+  | { kind: 'session'; bail: boolean; flags: GlobalFlags } // no command: REPL or batch, decided by the caller
   | { kind: 'batch'; file: string; bail: boolean; flags: GlobalFlags }
   | { kind: 'serve'; serve: ServeOptions; flags: GlobalFlags }
   | { kind: 'done' }; // help or version was printed
@@ -52,13 +52,14 @@ export function parseCommandLine(argv: string[], version: string, output: Progra
     .option('--servers <host:port,…>', 'memcached servers (env TBASE_SERVERS, MEMCACHE_SERVERS)')
     .option('--no-cache', 'bypass memcached (env TBASE_NO_CACHE=1)')
     .option('--json', 'print JSON (batch: one JSON object per command)')
+    .option('--bail', 'batch: stop at the first command that fails')
     .addHelpText('after', GLOBAL_HELP)
     .allowExcessArguments()
     .action(() => {
       // With a default action, commander hands an unknown command name over as an argument.
       const [unknown] = program.args;
       if (unknown !== undefined) throw new UsageError(`unknown command ${JSON.stringify(unknown)} (see tbase --help)`);
-      outcome = { kind: 'session', flags: program.opts<GlobalFlags>() };
+      outcome = { kind: 'session', bail: program.opts().bail === true, flags: program.opts<GlobalFlags>() };
     });
   addCommands(program, output, (invocation) => {
     outcome = { kind: 'command', invocation, flags: program.opts<GlobalFlags>() };
@@ -70,7 +71,8 @@ export function parseCommandLine(argv: string[], version: string, output: Progra
     .argument('[file]', 'file of commands; - or nothing reads stdin', '-')
     .option('--bail', 'stop at the first command that fails')
     .action((file: string, opts: { bail?: boolean }) => {
-      outcome = { kind: 'batch', file, bail: opts.bail === true, flags: program.opts<GlobalFlags>() };
+      const bail = opts.bail === true || program.opts().bail === true;
+      outcome = { kind: 'batch', file, bail, flags: program.opts<GlobalFlags>() };
     });
   program
     .command('serve')
