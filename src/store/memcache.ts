@@ -9,6 +9,7 @@
  *  - `close()` drops every connection so the process can exit at once.
  */
 import { createHash } from 'node:crypto';
+import type { Socket } from 'node:net';
 import memjs from 'memjs';
 import { CacheError } from '../errors.js';
 
@@ -110,6 +111,7 @@ const silentLogger = { log: () => undefined };
 class MemcacheNode {
   private client: memjs.Client | null = null;
   private downUntil = 0;
+  private corked = false;
   state: 'up' | 'down' | 'unknown' = 'unknown';
 
   constructor(
@@ -127,6 +129,7 @@ class MemcacheNode {
         this.options.timeoutMs,
       );
     });
+    this.coalesceWrites(client);
     try {
       const result = await Promise.race([work(client), timeout]);
       this.state = 'up';
@@ -149,6 +152,26 @@ class MemcacheNode {
   close(): void {
     this.client?.close();
     this.client = null;
+  }
+
+  /**
+   * Write coalescing. memjs writes every request to its socket on its own, and a pipelined round (a batch's
+   * thousand gets) then costs a thousand write syscalls — the largest single cost of a cache-hot batch. The first
+   * call of a tick corks the connection's socket and a nextTick uncorks it, so every request issued in that
+   * synchronous run goes out in one writev. Nothing waits longer than the current tick, and timeouts and the
+   * breaker are untouched. Before the socket is connected there is nothing to cork: memjs queues requests until
+   * the connection is up and the stream coalesces that queue by itself.
+   */
+  private coalesceWrites(client: memjs.Client): void {
+    if (this.corked) return;
+    const socket = (client as unknown as { servers?: { _socket?: Socket }[] }).servers?.[0]?._socket;
+    if (!socket || socket.destroyed || socket.connecting) return;
+    socket.cork();
+    this.corked = true;
+    process.nextTick(() => {
+      this.corked = false;
+      socket.uncork();
+    });
   }
 
   private connect(): memjs.Client {
