@@ -13,6 +13,8 @@ export type Row = Record<string, unknown>;
 
 export class SqliteConnection {
   private queue: Promise<unknown> = Promise.resolve();
+  /** Prepared statements kept for reuse (bulk writes); see runPrepared. */
+  private readonly prepared = new Map<string, Promise<sqlite3.Statement>>();
 
   private constructor(
     private readonly db: sqlite3.Database,
@@ -87,13 +89,54 @@ export class SqliteConnection {
     });
   }
 
+  /**
+   * run() and all() through a statement prepared once and reused: the bulk paths send the same multi-row
+   * statement (hundreds of placeholders) many times, and SQLite would parse and plan it anew for each call.
+   * Only for statements that run to completion (writes, and reads whose rows are all fetched): a reused statement
+   * that stopped early would keep its read transaction, and with it an old snapshot, open.
+   */
+  async runPrepared(sql: string, params: SqlParam[]): Promise<{ changes: number; lastID: number }> {
+    const statement = await this.statement(sql);
+    return new Promise((resolve, reject) => {
+      const path = this.path;
+      statement.run(params, function (this: sqlite3.RunResult, err: Error | null) {
+        if (err) return reject(storageError(err, path));
+        resolve({ changes: this.changes, lastID: this.lastID });
+      });
+    });
+  }
+
+  async allPrepared<T = Row>(sql: string, params: SqlParam[]): Promise<T[]> {
+    const statement = await this.statement(sql);
+    return new Promise((resolve, reject) => {
+      statement.all(params, (err: Error | null, rows: T[]) => (err ? reject(storageError(err, this.path)) : resolve(rows)));
+    });
+  }
+
   close(): Promise<void> {
-    return this.queue.then(
-      () =>
-        new Promise<void>((resolve) => {
-          this.db.close(() => resolve());
-        }),
-    );
+    return this.queue.then(async () => {
+      const statements = await Promise.all([...this.prepared.values()].map((statement) => statement.catch(() => null)));
+      await Promise.all(statements.map((statement) => new Promise<void>((resolve) => (statement ? statement.finalize(() => resolve()) : resolve()))));
+      this.prepared.clear();
+      await new Promise<void>((resolve) => {
+        this.db.close(() => resolve());
+      });
+    });
+  }
+
+  private statement(sql: string): Promise<sqlite3.Statement> {
+    let statement = this.prepared.get(sql);
+    if (!statement) {
+      statement = new Promise((resolve, reject) => {
+        const prepared = this.db.prepare(sql, (err) => {
+          if (!err) return resolve(prepared);
+          this.prepared.delete(sql);
+          reject(storageError(err, this.path));
+        });
+      });
+      this.prepared.set(sql, statement);
+    }
+    return statement;
   }
 }
 

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { StorageError } from '../errors.js';
-import { SqliteConnection } from './sqlite-driver.js';
+import { SqliteConnection, type SqlParam } from './sqlite-driver.js';
 
 export interface Entry {
   key: string;
@@ -205,14 +205,15 @@ export class SqliteStore {
     const keys = [...new Set(writes.map((write) => write.key))];
     const liveBefore = new Map<string, boolean>(); // keys with a row (live or expired) before this chunk
     const pending = new Set<string>();
+    // The outbox is almost always empty (rows live only until memcached acknowledges), and it cannot change while
+    // this transaction holds the write lock: when it is empty, no key of the chunk has an invalidation pending.
+    const outboxEmpty = (await this.db.get<{ any: number }>('SELECT EXISTS (SELECT 1 FROM outbox) AS any'))?.any === 0;
     for (const part of slices(keys, IN_LIST_MAX)) {
-      const rows = await this.db.all<{ key: string; live: number }>(
-        `SELECT key, ${LIVE} AS live FROM entries WHERE key IN (${marks(part.length)})`,
-        [now, ...part],
-      );
-      for (const row of rows) liveBefore.set(row.key, row.live === 1);
-      const queued = await this.db.all<{ key: string }>(`SELECT DISTINCT key FROM outbox WHERE key IN (${marks(part.length)})`, part);
-      for (const row of queued) pending.add(row.key);
+      const rows = await this.bulk('all', `SELECT key, ${LIVE} AS live FROM entries WHERE key IN (${marks(part.length)})`, part.length, IN_LIST_MAX, [now, ...part]);
+      for (const row of rows as { key: string; live: number }[]) liveBefore.set(row.key, row.live === 1);
+      if (outboxEmpty) continue;
+      const queued = await this.bulk('all', `SELECT DISTINCT key FROM outbox WHERE key IN (${marks(part.length)})`, part.length, IN_LIST_MAX, part);
+      for (const row of queued as { key: string }[]) pending.add(row.key);
     }
     // Replay the writes in order in memory: what each saw, and the one row each key ends with.
     const live = new Map(liveBefore);
@@ -227,12 +228,30 @@ export class SqliteStore {
     const finals = [...last.values()];
     const sets = finals.filter((write): write is Extract<Write, { op: 'set' }> => write.op === 'set');
     const deletes = finals.filter((write) => write.op === 'delete').map((write) => write.key);
-    for (const part of slices(sets, UPSERT_ROWS_MAX)) {
-      await this.db.run(
-        `INSERT INTO entries (key, value, expires_at) VALUES ${part.map(() => '(?, ?, ?)').join(', ')}
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
-        part.flatMap((write) => [write.key, write.value, write.expiresAt]),
-      );
+    // Rows without an expiry (the common case) go in statements of their own with NULL written into the SQL:
+    // binding a parameter costs more than anything else SQLite does for a row here, and this saves a third of them.
+    // Keys are unique among the final writes, so the two groups may go in any order.
+    const lasting = sets.filter((write) => write.expiresAt === null);
+    const expiring = sets.filter((write) => write.expiresAt !== null);
+    for (const [rows, row, perRow] of [
+      [lasting, '(?, ?, NULL)', 2],
+      [expiring, '(?, ?, ?)', 3],
+    ] as const) {
+      for (const part of slices(rows, UPSERT_ROWS_MAX)) {
+        const params: SqlParam[] = [];
+        for (const write of part) {
+          params.push(write.key, write.value);
+          if (perRow === 3) params.push(write.expiresAt);
+        }
+        await this.bulk(
+          'run',
+          `INSERT INTO entries (key, value, expires_at) VALUES ${new Array<string>(part.length).fill(row).join(', ')}
+           ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+          part.length,
+          UPSERT_ROWS_MAX,
+          params,
+        );
+      }
     }
     for (const part of slices(deletes, IN_LIST_MAX)) {
       await this.db.run(`DELETE FROM entries WHERE key IN (${marks(part.length)})`, part);
@@ -245,6 +264,15 @@ export class SqliteStore {
       part.forEach((key, i) => owed.push({ id: lastID - part.length + 1 + i, key }));
     }
     return { existed, owed };
+  }
+
+  /**
+   * A bulk statement: full-size slices (the same SQL text over and over in a big write) go through a statement
+   * prepared once per connection; the odd-sized last slice is prepared, run and dropped as usual.
+   */
+  private bulk(kind: 'run' | 'all', sql: string, size: number, fullSize: number, params: SqlParam[]): Promise<unknown> {
+    if (size === fullSize) return kind === 'run' ? this.db.runPrepared(sql, params) : this.db.allPrepared(sql, params);
+    return kind === 'run' ? this.db.run(sql, params) : this.db.all(sql, params);
   }
 
   private async purgeExpired(now: number): Promise<void> {
