@@ -51,6 +51,10 @@ export function parseServers(list: string): string[] {
   const servers = list.split(',').map((s) => s.trim()).filter((s) => s !== '');
   if (servers.length === 0) throw new UsageError('--servers needs at least one host:port');
   for (const server of servers) {
+    if (server.includes('@')) {
+      // Never echo it: the part before @ is a credential. SASL credentials come from the environment only.
+      throw new UsageError('--servers takes host:port only; give SASL credentials in MEMCACHE_USERNAME and MEMCACHE_PASSWORD');
+    }
     if (!/^[^\s:]+:\d{1,5}$/.test(server) && !/^\[[0-9a-fA-F:.]+\]:\d{1,5}$/.test(server)) {
       throw new UsageError(`bad memcached server ${JSON.stringify(server)}: expected host:port`);
     }

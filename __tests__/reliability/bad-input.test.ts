@@ -81,6 +81,7 @@ const cases: Case[] = [
   usage('empty --db', ['--db', '', 'stats'], /--db needs a path/),
   usage('empty --servers', ['--servers', '', 'stats'], /--servers needs at least one host:port/),
   usage('server without port', ['--servers', 'localhost', 'stats'], /bad memcached server "localhost"/),
+  usage('credentials in --servers are refused and never echoed', ['--servers', 'user:s3cret@127.0.0.1:11211', 'stats'], /^tbase: --servers takes host:port only; give SASL credentials in MEMCACHE_USERNAME and MEMCACHE_PASSWORD$/),
   // answers that are not failures of input
   { name: 'get of a missing key', args: ['get', 'never-set'], code: 1, message: /key not found: "never-set"/ },
   { name: 'delete of a missing key', args: ['delete', 'never-set'], code: 1, message: /key not found: "never-set"/ },

@@ -19,6 +19,7 @@ describe('SqliteStore', () => {
     await store.applyWrites([set('k', 'v')], NOW);
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(statSync(`${path}-wal`).mode & 0o777).toBe(0o600);
+    expect(statSync(`${path}-shm`).mode & 0o777).toBe(0o600);
     expect(statSync(dirname(path)).mode & 0o777).toBe(0o700);
     const namespace = store.namespaceId;
     expect(namespace).toMatch(/^[0-9a-f]{24}$/);
