@@ -23,6 +23,7 @@ interface WorkerResult {
   hits: number;
   misses: number;
   fills: number;
+  refusedFills: number;
   rejectedFills: number;
 }
 
@@ -70,6 +71,7 @@ test('read-after-write and no stale survivor, across processes', async () => {
     hits: total('hits'),
     misses: total('misses'),
     fills: total('fills'),
+    refusedFills: total('refusedFills'),
     rejectedFills: total('rejectedFills'),
     violations: total('violations'),
   };

@@ -80,6 +80,7 @@ describe('CacheAsideStore', () => {
     held.release();
     expect((await read).entry?.value.toString()).toBe('old'); // it began before the write returned: fine
     expect(await rawCopy(reader, 'k')).toBe('TOMBSTONE'); // the late add was refused
+    expect(reader.policy.counters).toMatchObject({ fills: 0, refusedFills: 1 });
     expect(await text(reader.policy.get('k'))).toBe('new');
     expect(await text(writer.policy.get('k'))).toBe('new');
   });

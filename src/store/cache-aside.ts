@@ -36,7 +36,9 @@ export interface Counters {
   hits: number;
   misses: number;
   fills: number;
-  /** Fills that validation found stale and dropped again: the race the protocol exists for. */
+  /** Fills memcached refused because a tombstone (or a copy) was there: late fills stopped by `add`. */
+  refusedFills: number;
+  /** Fills that validation found stale and dropped again (a tombstone evicted too early). */
   rejectedFills: number;
 }
 
@@ -60,7 +62,7 @@ const INVALIDATE_PAGE = 1000;
 const GET_PIPELINE = 1000;
 
 export class CacheAsideStore {
-  readonly counters: Counters = { hits: 0, misses: 0, fills: 0, rejectedFills: 0 };
+  readonly counters: Counters = { hits: 0, misses: 0, fills: 0, refusedFills: 0, rejectedFills: 0 };
   private readonly fillWindowMs: number;
   private readonly tombstoneTtlSeconds: number;
   private flushed: Pick<Counters, 'hits' | 'misses'> = { hits: 0, misses: 0 };
@@ -222,6 +224,7 @@ export class CacheAsideStore {
       for (const result of results) added.push(result);
     }
     const filled = entries.filter((_, i) => added[i] === true);
+    this.counters.refusedFills += added.filter((result) => result === false).length;
     if (filled.length === 0) return;
     this.counters.fills += filled.length;
     // Defense in depth: memcached may have evicted a tombstone under memory pressure, letting a stale add in.
