@@ -14,24 +14,32 @@ export function splitLine(line: string): string[] | null {
   if (trimmed === '' || trimmed.startsWith('#')) return null;
   const words: string[] = [];
   let word: string | null = null; // null: between words
-  for (let i = 0; i < text.length; i++) {
+  for (let i = 0; i < text.length; ) {
     const ch = text[i]!;
     if (ch === ' ' || ch === '\t') {
       if (word !== null) words.push(word);
       word = null;
+      i++;
     } else if (ch === '"' || ch === "'") {
       const close = findClosingQuote(text, i);
       if (close < 0) throw new UsageError(`unterminated ${ch === '"' ? 'double' : 'single'} quote`);
       const body = text.slice(i + 1, close);
       word = (word ?? '') + (ch === '"' ? unescapeDoubleQuoted(body) : body);
-      i = close;
+      i = close + 1;
     } else {
-      word = (word ?? '') + ch;
+      // A run of ordinary characters is taken in one slice: values can be 64 MiB long.
+      BARE_RUN.lastIndex = i;
+      BARE_RUN.test(text);
+      word = (word ?? '') + text.slice(i, BARE_RUN.lastIndex);
+      i = BARE_RUN.lastIndex;
     }
   }
   if (word !== null) words.push(word);
   return words;
 }
+
+/** Ordinary characters: anything but blanks and quotes. */
+const BARE_RUN = /[^ \t"']+/y;
 
 function findClosingQuote(text: string, open: number): number {
   const quote = text[open];

@@ -25,6 +25,7 @@ const BAD_LINES: [string, RegExp][] = [
   ['get k --bogus', /unknown option '--bogus'/],
   ['list --limit 0', /bad --limit "0"/],
   ['set k -', /`-` reads the value from stdin/],
+  [`set huge ${'v'.repeat(64 * 1024 * 1024 + 1)}`, /value is 67108865 bytes; the limit is 67108864/],
 ];
 
 async function keys(db: string): Promise<string[]> {
