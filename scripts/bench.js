@@ -41,7 +41,7 @@ const rawMemjs = join(root, 'bench', 'raw-memjs.js');
 const sqliteShell = process.env.SQLITE3 ?? '/usr/bin/sqlite3';
 const node = process.execPath;
 
-if (!existsSync(join(root, 'dist', 'bundle', 'index.js'))) {
+if (!existsSync(join(root, 'dist', 'bundle', 'tbase.cjs'))) {
   console.error('bench: dist/ is missing; run `npm run build` first');
   process.exit(2);
 }

@@ -1,21 +1,71 @@
-// Bundles the CLI into dist/bundle/ with esbuild: one file for the one-shot path, separate chunks for the REPL,
-// batch and serve (loaded by dynamic import only when used). Resolving and reading ~40 ESM files costs more
-// than running a command, so bin/tbase starts from this bundle. sqlite3 stays external: it is a native addon.
-import { rmSync } from 'node:fs';
+// Bundles the CLI into one CommonJS file, dist/bundle/tbase.cjs, that bin/tbase loads with require(). Start-up is
+// what a one-shot command costs (README, "Start-up"), so:
+//  - one file: resolving, reading and linking ~40 ESM files (and Node's ESM loader for each) costs more than
+//    running a command. The REPL, batch and serve code sits in the same file behind lazy initialisers (esbuild
+//    turns `await import()` into one), so it is parsed but never run by a one-shot command.
+//  - CommonJS, not ESM: a require()d file skips the ESM loader's resolve/link/evaluate steps.
+//  - sqlite3's JavaScript is bundled too, and its native addon is loaded by path: the package's own loader (the
+//    `bindings` module) probes a dozen candidate paths, each failed probe a thrown MODULE_NOT_FOUND, ~20 ms.
+//  - a V8 code cache of the bundle, recorded by running one command (a `get` that reads SQLite and talks to
+//    memcached), saves parsing the file and compiling what a command runs; bin/tbase hands it to V8.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { build } from 'esbuild';
 
-rmSync('dist/bundle', { recursive: true, force: true }); // chunk names carry hashes: drop the old ones
+/** sqlite3's lib/sqlite3-binding.js, replaced: the addon from build/Release, else the package's own lookup. */
+const sqliteBinding = {
+  name: 'sqlite3-binding',
+  setup(b) {
+    b.onResolve({ filter: /[\\/]sqlite3-binding\.js$/ }, (args) => ({ path: args.path, namespace: 'sqlite3-binding' }));
+    b.onLoad({ filter: /.*/, namespace: 'sqlite3-binding' }, () => ({
+      loader: 'js',
+      contents: `
+        const { dirname, join } = require('node:path');
+        const root = dirname(require.resolve('sqlite3/package.json'));
+        try {
+          module.exports = require(join(root, 'build', 'Release', 'node_sqlite3.node'));
+        } catch (error) {
+          if (error.code !== 'MODULE_NOT_FOUND') throw error;
+          module.exports = require(join(root, 'lib', 'sqlite3-binding.js')); // built somewhere else: let bindings find it
+        }`,
+    }));
+  },
+};
+
+rmSync('dist/bundle', { recursive: true, force: true });
 
 await build({
   entryPoints: ['src/index.ts'],
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
-  outdir: 'dist/bundle',
-  external: ['sqlite3'],
-  // memjs and other CommonJS dependencies call require() for Node built-ins; ESM output needs one provided.
-  banner: { js: "import { createRequire as __tbaseCreateRequire } from 'node:module'; const require = __tbaseCreateRequire(import.meta.url);" },
+  outfile: 'dist/bundle/tbase.cjs',
+  // Resolved at run time from the installed package (the addon lives beside it).
+  external: ['sqlite3/package.json'],
+  plugins: [sqliteBinding],
+  // The sources are ESM; in CommonJS import.meta.url is this file's URL.
+  define: { 'import.meta.url': '__tbase_import_meta_url' },
+  banner: { js: "const __tbase_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
 });
+
+// Record the code cache: a set, then a get whose run is recorded. Port 1 refuses at once, so the memcached client
+// code runs (connect, request, failure) without needing a server; the notice it prints is expected.
+const scratch = mkdtempSync(join(tmpdir(), 'tbase-build-'));
+try {
+  const run = (args, env = {}) =>
+    spawnSync(process.execPath, ['bin/tbase', '--db', join(scratch, 'x.db'), '--servers', '127.0.0.1:1', ...args], {
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+    });
+  run(['set', 'k', 'v']);
+  const recorded = run(['get', 'k'], { TBASE_RECORD_CODE_CACHE: 'dist/bundle/tbase.cjs.cache' });
+  if (recorded.status !== 0 || !existsSync('dist/bundle/tbase.cjs.cache')) {
+    console.warn(`bundle: no code cache recorded (exit ${recorded.status}): ${recorded.stderr}`);
+  }
+} finally {
+  rmSync(scratch, { recursive: true, force: true });
+}

@@ -7,14 +7,18 @@ import { resolveConfig, type Config } from './config.js';
 import { Context } from './context.js';
 import { ExitCode, exitCodeOf } from './errors.js';
 import { IO } from './io.js';
-import { parseCommandLine, type Invocation, type ParseOutcome } from './program.js';
+import { parseSimpleCommandLine } from './argv.js';
+import type { Invocation, ParseOutcome } from './program.js';
 import { renderError, renderResult } from './render.js';
 
 export async function main(argv: string[], io: IO, env: Record<string, string | undefined>): Promise<number> {
   let json = argv.includes('--json');
   let command: string | undefined;
   try {
-    const outcome: ParseOutcome = parseCommandLine(argv, version(), { writeOut: (text) => void io.out(text) });
+    // The common one-shot line skips commander (argv.ts); everything else, and help, goes through it.
+    const outcome: ParseOutcome =
+      parseSimpleCommandLine(argv) ??
+      (await import('./program.js')).parseCommandLine(argv, version(), { writeOut: (text) => void io.out(text) });
     if (outcome.kind === 'done') return ExitCode.ok;
     const config = resolveConfig(outcome.flags, env);
     json = config.json;

@@ -3,7 +3,9 @@ import { main } from './cli.js';
 import { IO } from './io.js';
 
 const io = IO.fromProcess();
-const code = await main(process.argv.slice(2), io, process.env);
-// Exit explicitly once output is flushed: nothing left open (a wedged socket, a stdin listener) may keep us alive.
-await io.flush();
-process.exit(code);
+// No top-level await: the bundle (scripts/bundle.js) is CommonJS.
+void main(process.argv.slice(2), io, process.env).then(async (code) => {
+  // Exit explicitly once output is flushed: nothing left open (a wedged socket, a stdin listener) may keep us alive.
+  await io.flush();
+  process.exit(code);
+});

@@ -8,7 +8,8 @@
  *    so one dead server of a pool costs its keys one timeout, not one per command, and the others keep serving;
  *  - `close()` drops every connection so the process can exit at once.
  */
-import { createHash } from 'node:crypto';
+import type * as Crypto from 'node:crypto';
+import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import memjs from 'memjs';
 import { CacheError } from '../errors.js';
@@ -48,7 +49,13 @@ export const MAX_TTL_SECONDS = 30 * 24 * 3600;
 export function cacheKey(namespaceId: string, key: string): string {
   const plain = `tb:${namespaceId}:${key}`;
   if (plain.length <= 250 && /^[\x21-\x7e]+$/.test(key)) return plain;
-  return `tb:${namespaceId}#${createHash('sha256').update(key, 'utf8').digest('base64url')}`;
+  return `tb:${namespaceId}#${crypto().createHash('sha256').update(key, 'utf8').digest('base64url')}`;
+}
+
+let loadedCrypto: typeof Crypto | undefined;
+/** node:crypto loads on first use: it costs a one-shot command several ms, and plain keys never need it. */
+function crypto(): typeof Crypto {
+  return (loadedCrypto ??= createRequire(import.meta.url)('node:crypto') as typeof Crypto);
 }
 
 export class MemcachePool implements Cache {

@@ -3,7 +3,8 @@
  * cache invalidations that have not reached memcached yet (see cache-aside.ts for why it exists).
  * No printing here; every failure is a StorageError.
  */
-import { randomBytes } from 'node:crypto';
+import type * as Crypto from 'node:crypto';
+import { createRequire } from 'node:module';
 import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { StorageError } from '../errors.js';
@@ -380,6 +381,11 @@ function statOrUndefined(path: string) {
   }
 }
 
+/** A random namespace id; node:crypto loads only here (new databases), not on every start (README, "Start-up"). */
+function newNamespaceId(): string {
+  return (createRequire(import.meta.url)('node:crypto') as typeof Crypto).randomBytes(12).toString('hex');
+}
+
 /** Creates the schema on first use (once, even with several processes racing) and returns the namespace id. */
 async function initialise(db: SqliteConnection): Promise<string> {
   const version = await db.get<{ user_version: number }>('PRAGMA user_version');
@@ -390,7 +396,7 @@ async function initialise(db: SqliteConnection): Promise<string> {
       const again = await db.get<{ user_version: number }>('PRAGMA user_version');
       if ((again?.user_version ?? 0) !== 0) return;
       await db.exec(SCHEMA);
-      await db.run("INSERT INTO meta (name, value) VALUES ('namespace_id', ?)", [randomBytes(12).toString('hex')]);
+      await db.run("INSERT INTO meta (name, value) VALUES ('namespace_id', ?)", [newNamespaceId()]);
       await db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     });
   } else if ((version?.user_version ?? 0) > SCHEMA_VERSION) {
