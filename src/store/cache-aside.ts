@@ -167,9 +167,7 @@ export class CacheAsideStore {
       // behind each other and run into the per-call timeout.
       for (let i = 0; i < unique.length; i += GET_PIPELINE) {
         const page = unique.slice(i, i + GET_PIPELINE);
-        for (const copy of await Promise.all(page.map((key) => this.attempt(() => cache.get(cacheKey(this.store.namespaceId, key)))))) {
-          copies.push(copy);
-        }
+        for (const copy of await this.readCopies(cache, page)) copies.push(copy);
       }
       const now = this.options.now();
       unique.forEach((key, i) => {
@@ -193,6 +191,18 @@ export class CacheAsideStore {
       }
     }
     return keys.map((key) => answers.get(key)!);
+  }
+
+  /** One pipelined round of cache reads; a key the cache could not answer reads as absent (a miss). */
+  private async readCopies(cache: Cache, keys: string[]): Promise<(Buffer | null)[]> {
+    const namespaceId = this.store.namespaceId;
+    if (!cache.getMany) return Promise.all(keys.map((key) => this.attempt(() => cache.get(cacheKey(namespaceId, key)))));
+    const results = await cache.getMany(keys.map((key) => cacheKey(namespaceId, key)));
+    return results.map((result) => {
+      if (!(result instanceof CacheError)) return result;
+      this.options.onCacheFault(result);
+      return null;
+    });
   }
 
   /**

@@ -105,12 +105,16 @@ export class SqliteStore {
    * first key past the prefix ends the range without scanning the rest of the table.
    */
   async scan(prefix: string, afterKey: string, limit: number, now: number): Promise<{ entries: Entry[]; done: boolean }> {
+    // ONE lower bound, so SQLite seeks the key index to it: with two (`key >= prefix AND key > afterKey`) it seeks
+    // to the first and filters by the second, re-reading every earlier row on every page (quadratic: a 1M-key list
+    // took minutes). A later page's bound is the last key seen, which starts with the prefix, so it is >= prefix.
+    const [bound, from] = afterKey === '' ? ['>=', prefix] : ['>', afterKey];
     const rows = await this.db.exclusive(() =>
       this.db.all<EntryRow>(
         `SELECT key, value, expires_at FROM entries
-         WHERE key >= ? AND key > ? AND ${LIVE}
+         WHERE key ${bound} ? AND ${LIVE}
          ORDER BY key LIMIT ?`,
-        [prefix, afterKey, now, limit],
+        [from, now, limit],
       ),
     );
     const entries: Entry[] = [];
