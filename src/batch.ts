@@ -31,7 +31,7 @@ export interface BatchOptions {
 }
 
 /** Commands read, committed and pipelined together at most; bounds memory and memcached calls in flight. */
-export const WINDOW_LINES = 8192;
+export const WINDOW_LINES = 1024;
 
 export async function runBatch(io: IO, config: Config, options: BatchOptions): Promise<number> {
   const input = options.file === '-' ? io.stdin : await openInputFile(options.file, 'batch file');
