@@ -3,6 +3,7 @@
  * colour, and writes with back-pressure so that a slow pipe never makes output pile up in memory.
  */
 import type { Readable, Writable } from 'node:stream';
+import { isatty } from 'node:tty';
 import { Chalk, type ChalkInstance } from 'chalk';
 
 export type OutputMode = 'human' | 'plain' | 'json';
@@ -18,7 +19,7 @@ export interface IOStreams {
 }
 
 export class IO {
-  readonly stdin: Readable;
+  private readonly streams: IOStreams;
   readonly isStdinTTY: boolean;
   readonly isStdoutTTY: boolean;
   readonly isStderrTTY: boolean;
@@ -31,7 +32,7 @@ export class IO {
   private stdoutClosed = false;
 
   constructor(streams: IOStreams) {
-    this.stdin = streams.stdin;
+    this.streams = streams;
     this.stdout = streams.stdout;
     this.stderr = streams.stderr;
     this.isStdinTTY = streams.isStdinTTY;
@@ -48,14 +49,22 @@ export class IO {
 
   static fromProcess(): IO {
     return new IO({
-      stdin: process.stdin,
+      // A getter: process.stdin makes its stream on first use (~3 ms for a file or /dev/null), which a one-shot
+      // command that never reads stdin need not pay (README, "Start-up").
+      get stdin() {
+        return process.stdin;
+      },
       stdout: process.stdout,
       stderr: process.stderr,
-      isStdinTTY: process.stdin.isTTY === true,
+      isStdinTTY: isatty(0),
       isStdoutTTY: process.stdout.isTTY === true,
       isStderrTTY: process.stderr.isTTY === true,
       env: process.env,
     });
+  }
+
+  get stdin(): Readable {
+    return this.streams.stdin;
   }
 
   outputMode(json: boolean): OutputMode {
