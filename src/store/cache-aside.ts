@@ -205,6 +205,21 @@ export class CacheAsideStore {
     });
   }
 
+  /** One pipelined round of fills (`add` only); a fill the cache could not take reads as not stored. */
+  private async addCopies(cache: Cache, entries: Entry[], readAt: number): Promise<(boolean | null)[]> {
+    const items = entries.map((entry) => ({
+      key: cacheKey(this.store.namespaceId, entry.key),
+      value: encodeCopy(entry),
+      ttlSeconds: copyTtlSeconds(entry, readAt),
+    }));
+    if (!cache.addMany) return Promise.all(items.map(({ key, value, ttlSeconds }) => this.attempt(() => cache.add(key, value, ttlSeconds))));
+    return (await cache.addMany(items)).map((result) => {
+      if (!(result instanceof CacheError)) return result;
+      this.options.onCacheFault(result);
+      return null;
+    });
+  }
+
   /**
    * Import: every chunk in one transaction (all or nothing), then tombstones for every key that had a row.
    * Keys that did not exist owe nothing (the fresh-insert rule, checked against the outbox).
@@ -226,12 +241,7 @@ export class CacheAsideStore {
     for (let i = 0; i < entries.length; i += GET_PIPELINE) {
       if (this.options.now() - readAt >= this.fillWindowMs) break; // the rest are too old to fill from
       const page = entries.slice(i, i + GET_PIPELINE);
-      const results = await Promise.all(
-        page.map((entry) =>
-          this.attempt(() => cache.add(cacheKey(this.store.namespaceId, entry.key), encodeCopy(entry), copyTtlSeconds(entry, readAt))),
-        ),
-      );
-      for (const result of results) added.push(result);
+      for (const result of await this.addCopies(cache, page, readAt)) added.push(result);
     }
     const filled = entries.filter((_, i) => added[i] === true);
     this.counters.refusedFills += added.filter((result) => result === false).length;

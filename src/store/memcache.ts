@@ -23,6 +23,8 @@ export interface Cache {
    * from being read. Optional: without it the policy calls get() per key (test doubles need only get()).
    */
   getMany?(keys: readonly string[]): Promise<(Buffer | null | CacheError)[]>;
+  /** Many adds as one pipelined round, like getMany: per item whether it was stored, or the CacheError. Optional. */
+  addMany?(items: readonly AddItem[]): Promise<(boolean | CacheError)[]>;
   /** Stores only if the key is absent; false when something (a value or a tombstone) is already there. */
   add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean>;
   set(key: string, value: Buffer, ttlSeconds: number): Promise<void>;
@@ -33,6 +35,12 @@ export interface Cache {
   /** Asks every server (past its retry pause) whether it answers; the outcome shows in health(). */
   probe(): Promise<void>;
   close(): void;
+}
+
+export interface AddItem {
+  key: string;
+  value: Buffer;
+  ttlSeconds: number;
 }
 
 export interface MemcacheOptions {
@@ -82,20 +90,36 @@ export class MemcachePool implements Cache {
    * per key only memjs's own promise. get() per key costs several promises and closures each, which made a
    * cache-hot batch spend more time in microtasks and garbage collection than in memjs.
    */
-  async getMany(keys: readonly string[]): Promise<(Buffer | null | CacheError)[]> {
-    const read = (client: memjs.Client, key: string) => client.get(key).then((result) => result.value);
-    if (this.nodes.length === 1) return this.nodes[0]!.callEach('get', keys, read);
+  getMany(keys: readonly string[]): Promise<(Buffer | null | CacheError)[]> {
+    return this.eachByNode('get', keys, (key) => key, (client, key) => client.get(key).then((result) => result.value));
+  }
+
+  /** The fills of a batch read, as getMany: one round per server. */
+  addMany(items: readonly AddItem[]): Promise<(boolean | CacheError)[]> {
+    return this.eachByNode('add', items, (item) => item.key, (client, { key, value, ttlSeconds }) =>
+      client.add(key, value, { expires: ttlSeconds }).then((stored) => stored === true),
+    );
+  }
+
+  /** Splits items by server, runs each server's share as one round (callEach), and puts the results back in order. */
+  private async eachByNode<I, T>(
+    operation: string,
+    items: readonly I[],
+    keyOf: (item: I) => string,
+    work: (client: memjs.Client, item: I) => Promise<T>,
+  ): Promise<(T | CacheError)[]> {
+    if (this.nodes.length === 1) return this.nodes[0]!.callEach(operation, items, work);
     const byNode = new Map<MemcacheNode, number[]>();
-    keys.forEach((key, i) => {
-      const node = this.nodeFor(key);
+    items.forEach((item, i) => {
+      const node = this.nodeFor(keyOf(item));
       const indexes = byNode.get(node);
       if (indexes) indexes.push(i);
       else byNode.set(node, [i]);
     });
-    const out = new Array<Buffer | null | CacheError>(keys.length);
+    const out = new Array<T | CacheError>(items.length);
     await Promise.all(
       [...byNode].map(async ([node, indexes]) => {
-        const results = await node.callEach('get', indexes.map((i) => keys[i]!), read);
+        const results = await node.callEach(operation, indexes.map((i) => items[i]!), work);
         indexes.forEach((i, j) => (out[i] = results[j]!));
       }),
     );
@@ -187,7 +211,7 @@ class MemcacheNode {
    * `work` for each item in one round: one deadline for all, and per item its result or a CacheError; never
    * rejects. A transport failure or the deadline trips the breaker as in call(); a refusal fails its item only.
    */
-  async callEach<T>(operation: string, items: readonly string[], work: (client: memjs.Client, item: string) => Promise<T>): Promise<(T | CacheError)[]> {
+  async callEach<I, T>(operation: string, items: readonly I[], work: (client: memjs.Client, item: I) => Promise<T>): Promise<(T | CacheError)[]> {
     if (Date.now() < this.downUntil) {
       const down = new CacheError(`memcached ${this.server} is down`);
       return items.map(() => down);

@@ -185,11 +185,8 @@ export class SqliteStore {
     return this.db.exclusive(async () => {
       const found = new Map<string, Entry>();
       for (const part of slices([...new Set(keys)], IN_LIST_MAX)) {
-        const rows = await this.db.all<EntryRow>(
-          `SELECT key, value, expires_at FROM entries WHERE key IN (${marks(part.length)}) AND ${LIVE}`,
-          [...part, now],
-        );
-        for (const row of rows) found.set(row.key, toEntry(row));
+        const rows = await this.bulk('all', `SELECT key, value, expires_at FROM entries WHERE key IN (${marks(part.length)}) AND ${LIVE}`, part.length, IN_LIST_MAX, [...part, now]);
+        for (const row of rows as EntryRow[]) found.set(row.key, toEntry(row));
       }
       return found;
     });
