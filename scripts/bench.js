@@ -15,7 +15,7 @@
  * port and uses temporary databases. SQLite runs as tbase runs it: WAL, synchronous=FULL.
  *
  * Environment: BENCH_N (batch commands, default 100000), BENCH_MEM_N (memory rows, default 1000000),
- * BENCH_RUNS (runs per batch row, default 3), BENCH_ONESHOT_RUNS (default 15), BENCH_QUICK=1 (a quick pass:
+ * BENCH_RUNS (runs per batch row, default 3), BENCH_ONESHOT_RUNS (default 25), BENCH_QUICK=1 (a quick pass:
  * N=20000, M=100000, 1 batch run, 7 one-shot runs), SQLITE3 (the sqlite3 shell, default /usr/bin/sqlite3).
  */
 import { spawnSync } from 'node:child_process';
@@ -31,7 +31,7 @@ const quick = process.env.BENCH_QUICK === '1';
 const N = Number(process.env.BENCH_N ?? (quick ? 20_000 : 100_000));
 const MEM_N = Number(process.env.BENCH_MEM_N ?? (quick ? 100_000 : 1_000_000));
 const RUNS = Number(process.env.BENCH_RUNS ?? (quick ? 1 : 3));
-const ONESHOT_RUNS = Number(process.env.BENCH_ONESHOT_RUNS ?? (quick ? 7 : 15));
+const ONESHOT_RUNS = Number(process.env.BENCH_ONESHOT_RUNS ?? (quick ? 7 : 25));
 const WINDOW = 1000; // cache calls in flight at once: what tbase's batch reads use (cache-aside.ts GET_PIPELINE)
 const json = process.argv.includes('--json');
 
