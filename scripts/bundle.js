@@ -6,8 +6,8 @@
 //  - CommonJS, not ESM: a require()d file skips the ESM loader's resolve/link/evaluate steps.
 //  - sqlite3's JavaScript is bundled too, and its native addon is loaded by path: the package's own loader (the
 //    `bindings` module) probes a dozen candidate paths, each failed probe a thrown MODULE_NOT_FOUND, ~20 ms.
-//  - a V8 code cache of the bundle, recorded by running one command (a `get` that reads SQLite and talks to
-//    memcached), saves parsing the file and compiling what a command runs; bin/tbase hands it to V8.
+//  - a V8 code cache of the bundle, recorded by running one command (a `get` answered by memcached), saves
+//    parsing the file and compiling what a command runs; bin/tbase hands it to V8.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -52,20 +52,31 @@ await build({
   logLevel: 'warning',
 });
 
-// Record the code cache: a set, then a get whose run is recorded. Port 1 refuses at once, so the memcached client
-// code runs (connect, request, failure) without needing a server; the notice it prints is expected.
+// Record the code cache: a set, a get that fills the cache, then a recorded get that hits it, so the code of the
+// common path (memcached's answer included) is compiled into the cache. memcached is started for this when it is
+// installed; without it, port 1 refuses at once and the client's connect/failure path is recorded instead (the
+// notice that run prints is expected).
 const scratch = mkdtempSync(join(tmpdir(), 'tbase-build-'));
+let memcached = null;
+try {
+  const { startMemcached } = await import('../__tests__/helpers/memcached.mjs');
+  memcached = await startMemcached();
+} catch {
+  // not installed: record without it
+}
 try {
   const run = (args, env = {}) =>
-    spawnSync(process.execPath, ['bin/tbase', '--db', join(scratch, 'x.db'), '--servers', '127.0.0.1:1', ...args], {
+    spawnSync(process.execPath, ['bin/tbase', '--db', join(scratch, 'x.db'), '--servers', memcached?.address ?? '127.0.0.1:1', ...args], {
       env: { ...process.env, ...env },
       encoding: 'utf8',
     });
   run(['set', 'k', 'v']);
+  run(['get', 'k']);
   const recorded = run(['get', 'k'], { TBASE_RECORD_CODE_CACHE: 'dist/bundle/tbase.cjs.cache' });
   if (recorded.status !== 0 || !existsSync('dist/bundle/tbase.cjs.cache')) {
     console.warn(`bundle: no code cache recorded (exit ${recorded.status}): ${recorded.stderr}`);
   }
 } finally {
+  await memcached?.stop();
   rmSync(scratch, { recursive: true, force: true });
 }
