@@ -29,7 +29,9 @@ test('kill -9 during a large import: integrity ok, earlier data intact, nothing 
     expect((await runTbase(['set', 'before', 'kept'], { env })).code).toBe(0);
     const child = spawn(process.execPath, [BIN, 'import', file], { env, stdio: 'ignore' });
     const closed = new Promise((resolve) => child.on('close', resolve));
-    await Promise.race([closed, new Promise((r) => setTimeout(r, delayMs))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closed, new Promise((r) => (timer = setTimeout(r, delayMs)))]);
+    clearTimeout(timer);
     child.kill('SIGKILL');
     await closed;
     expect(spawnSync('sqlite3', [db, 'PRAGMA integrity_check;'], { encoding: 'utf8' }).stdout.trim()).toBe('ok');
