@@ -85,6 +85,8 @@ describe('SqliteStore', () => {
     expect(rest.entries.map((e) => e.key)).toEqual(['b:2', 'b:3', 'b;']);
     expect(rest.done).toBe(true);
     expect((await store.scan('', '', 100, NOW)).entries.map((e) => e.key)).toEqual([...keys].sort());
+    const keysOnly = await store.scan('b', '', 10, NOW, false);
+    expect(keysOnly.entries.map((e) => [e.key, e.value.length])).toEqual(['b', 'b:1', 'b:2', 'b:3', 'b;'].map((k) => [k, 0]));
     await store.close();
   });
 

@@ -22,6 +22,6 @@ export const listCommand: CommandSpec<ListOptions> = {
   },
   async run(ctx, { prefix, limit, keysOnly }) {
     const store = await ctx.store();
-    return { kind: 'entries', entries: store.list(prefix, limit), keysOnly };
+    return { kind: 'entries', entries: store.list(prefix, limit, { keysOnly }), keysOnly };
   },
 };

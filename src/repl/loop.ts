@@ -279,7 +279,7 @@ class Repl {
 
   private async keys(prefix: string, limit: number): Promise<string[]> {
     const keys: string[] = [];
-    for await (const entry of (await this.ctx.store()).list(prefix, limit)) keys.push(entry.key);
+    for await (const entry of (await this.ctx.store()).list(prefix, limit, { keysOnly: true })) keys.push(entry.key);
     return keys;
   }
 

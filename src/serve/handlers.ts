@@ -40,7 +40,7 @@ export function createApi({ store, now, dbPath, maxBodyBytes = MAX_VALUE_BYTES }
       const prefix = query.get('prefix') ?? '';
       const limit = parseLimit(query.get('limit'));
       const keysOnly = flag(query, 'keys-only');
-      const entries = store.list(prefix, limit)[Symbol.asyncIterator]();
+      const entries = store.list(prefix, limit, { keysOnly })[Symbol.asyncIterator]();
       // The first page is read before the status line, so a storage error can still be a proper 500.
       let next = await entries.next();
       res.writeHead(200, { 'content-type': JSON_TYPE, 'cache-control': 'no-store' });

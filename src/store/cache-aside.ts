@@ -107,12 +107,12 @@ export class CacheAsideStore {
     return existed;
   }
 
-  /** Live entries in key order, one page in memory at a time. */
-  async *list(prefix: string, limit = Infinity): AsyncGenerator<Entry> {
+  /** Live entries in key order, one page in memory at a time; `keysOnly` leaves values empty and unread. */
+  async *list(prefix: string, limit = Infinity, options: { keysOnly?: boolean } = {}): AsyncGenerator<Entry> {
     let afterKey = '';
     let left = limit;
     while (left > 0) {
-      const page = await this.store.scan(prefix, afterKey, Math.min(LIST_PAGE, left), this.options.now());
+      const page = await this.store.scan(prefix, afterKey, Math.min(LIST_PAGE, left), this.options.now(), !options.keysOnly);
       for (const entry of page.entries) yield entry;
       left -= page.entries.length;
       const last = page.entries.at(-1);

@@ -102,16 +102,23 @@ export class SqliteStore {
    * One page of live entries in key order: keys starting with `prefix` and greater than `afterKey`, at most
    * `limit`. Callers page on with the last key they saw, so a listing of any size holds one page in memory.
    * `done` says the range is exhausted. Keys sharing a prefix are contiguous in SQLite's byte order, so the
-   * first key past the prefix ends the range without scanning the rest of the table.
+   * first key past the prefix ends the range without scanning the rest of the table. Without `withValues` the
+   * entries carry empty values and SQLite never reads the value column (key listings, Tab completion).
    */
-  async scan(prefix: string, afterKey: string, limit: number, now: number): Promise<{ entries: Entry[]; done: boolean }> {
+  async scan(
+    prefix: string,
+    afterKey: string,
+    limit: number,
+    now: number,
+    withValues = true,
+  ): Promise<{ entries: Entry[]; done: boolean }> {
     // ONE lower bound, so SQLite seeks the key index to it: with two (`key >= prefix AND key > afterKey`) it seeks
     // to the first and filters by the second, re-reading every earlier row on every page (quadratic: a 1M-key list
     // took minutes). A later page's bound is the last key seen, which starts with the prefix, so it is >= prefix.
     const [bound, from] = afterKey === '' ? ['>=', prefix] : ['>', afterKey];
     const rows = await this.db.exclusive(() =>
       this.db.all<EntryRow>(
-        `SELECT key, value, expires_at FROM entries
+        `SELECT key, ${withValues ? 'value' : "x'' AS value"}, expires_at FROM entries
          WHERE key ${bound} ? AND ${LIVE}
          ORDER BY key LIMIT ?`,
         [from, now, limit],
