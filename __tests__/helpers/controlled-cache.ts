@@ -4,7 +4,7 @@
  * and a gate that holds the next `add` (a slow reader's fill) until the test lets it go.
  */
 import { CacheError } from '../../src/errors.js';
-import type { Cache, MemcachePool } from '../../src/store/memcache.js';
+import type { AddItem, Cache, MemcachePool } from '../../src/store/memcache.js';
 
 export class ControlledCache implements Cache {
   down = false;
@@ -34,6 +34,15 @@ export class ControlledCache implements Cache {
   async get(key: string) {
     this.check();
     return this.real.get(key);
+  }
+
+  /** Rounds go through the single calls, so every switch (down, the add gate) applies to them as well. */
+  getMany(keys: readonly string[]) {
+    return Promise.all(keys.map((key) => settle(this.get(key))));
+  }
+
+  addMany(items: readonly AddItem[]) {
+    return Promise.all(items.map(({ key, value, ttlSeconds }) => settle(this.add(key, value, ttlSeconds))));
   }
 
   async add(key: string, value: Buffer, ttlSeconds: number) {
@@ -69,4 +78,12 @@ export class ControlledCache implements Cache {
   close() {
     this.real.close();
   }
+}
+
+/** A call's value, or the CacheError it failed with (what a round reports per item). */
+function settle<T>(call: Promise<T>): Promise<T | CacheError> {
+  return call.catch((error: unknown) => {
+    if (error instanceof CacheError) return error;
+    throw error;
+  });
 }

@@ -195,25 +195,22 @@ export class CacheAsideStore {
 
   /** One pipelined round of cache reads; a key the cache could not answer reads as absent (a miss). */
   private async readCopies(cache: Cache, keys: string[]): Promise<(Buffer | null)[]> {
-    const namespaceId = this.store.namespaceId;
-    if (!cache.getMany) return Promise.all(keys.map((key) => this.attempt(() => cache.get(cacheKey(namespaceId, key)))));
-    const results = await cache.getMany(keys.map((key) => cacheKey(namespaceId, key)));
-    return results.map((result) => {
-      if (!(result instanceof CacheError)) return result;
-      this.options.onCacheFault(result);
-      return null;
-    });
+    return this.reportFaults(await cache.getMany(keys.map((key) => cacheKey(this.store.namespaceId, key))));
   }
 
-  /** One pipelined round of fills (`add` only); a fill the cache could not take reads as not stored. */
+  /** One pipelined round of fills (`add` only); a fill the cache could not take reads as not stored (null). */
   private async addCopies(cache: Cache, entries: Entry[], readAt: number): Promise<(boolean | null)[]> {
     const items = entries.map((entry) => ({
       key: cacheKey(this.store.namespaceId, entry.key),
       value: encodeCopy(entry),
       ttlSeconds: copyTtlSeconds(entry, readAt),
     }));
-    if (!cache.addMany) return Promise.all(items.map(({ key, value, ttlSeconds }) => this.attempt(() => cache.add(key, value, ttlSeconds))));
-    return (await cache.addMany(items)).map((result) => {
+    return this.reportFaults(await cache.addMany(items));
+  }
+
+  /** Per-item results of a round: each CacheError is reported and becomes null, like attempt() does for one call. */
+  private reportFaults<T>(results: (T | CacheError)[]): (T | null)[] {
+    return results.map((result) => {
       if (!(result instanceof CacheError)) return result;
       this.options.onCacheFault(result);
       return null;

@@ -20,11 +20,11 @@ export interface Cache {
   get(key: string): Promise<Buffer | null>;
   /**
    * Many gets as one pipelined round: per key, in order, the copy, null when absent, or the CacheError that kept it
-   * from being read. Optional: without it the policy calls get() per key (test doubles need only get()).
+   * from being read.
    */
-  getMany?(keys: readonly string[]): Promise<(Buffer | null | CacheError)[]>;
-  /** Many adds as one pipelined round, like getMany: per item whether it was stored, or the CacheError. Optional. */
-  addMany?(items: readonly AddItem[]): Promise<(boolean | CacheError)[]>;
+  getMany(keys: readonly string[]): Promise<(Buffer | null | CacheError)[]>;
+  /** Many adds as one pipelined round, like getMany: per item whether it was stored, or the CacheError. */
+  addMany(items: readonly AddItem[]): Promise<(boolean | CacheError)[]>;
   /** Stores only if the key is absent; false when something (a value or a tombstone) is already there. */
   add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean>;
   set(key: string, value: Buffer, ttlSeconds: number): Promise<void>;
