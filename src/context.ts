@@ -7,7 +7,7 @@ import type { Config } from './config.js';
 import { CacheError, UsageError } from './errors.js';
 import type { IO } from './io.js';
 import { CacheAsideStore } from './store/cache-aside.js';
-import { MemcachePool } from './store/memcache.js';
+import { MemcachePool, overallState } from './store/memcache.js';
 import { SqliteStore } from './store/sqlite.js';
 
 export interface ContextOptions {
@@ -59,9 +59,7 @@ export class Context implements CommandContext {
    */
   cacheState(): 'off' | 'up' | 'down' | 'unknown' {
     if (!this.config.cacheEnabled) return 'off';
-    const states = Object.values(this.cachePool?.health() ?? {});
-    if (states.length === 0) return 'unknown';
-    return states.every((s) => s === 'up') ? 'up' : states.some((s) => s === 'down') ? 'down' : 'unknown';
+    return overallState(this.cachePool?.health() ?? {});
   }
 
   /** Asks memcached again (servers past their retry pause only); see MemcachePool.probe. */

@@ -14,7 +14,7 @@
  * Copies carry the key's expiry, so a copy is never served after its key has expired.
  */
 import { CacheError } from '../errors.js';
-import { cacheKey, MAX_CACHED_BYTES, MAX_TTL_SECONDS, type Cache } from './memcache.js';
+import { cacheKey, MAX_CACHED_BYTES, MAX_TTL_SECONDS, overallState, type Cache } from './memcache.js';
 import type { Entry, SqliteStore, StoreStats, Write } from './sqlite.js';
 
 export interface CacheAsideOptions {
@@ -134,9 +134,7 @@ export class CacheAsideStore {
       ),
     );
     const servers = cache.health();
-    const states = Object.values(servers);
-    const overall = states.every((s) => s === 'up') ? 'up' : states.some((s) => s === 'down') ? 'down' : 'unknown';
-    return { ...base, cache: overall, servers, hits: hits ?? null, misses: misses ?? null };
+    return { ...base, cache: overallState(servers), servers, hits: hits ?? null, misses: misses ?? null };
   }
 
   /** Adds this process's hits and misses to the database's shared counters in memcached. */

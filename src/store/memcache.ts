@@ -37,6 +37,15 @@ export interface Cache {
   close(): void;
 }
 
+export type ServerState = 'up' | 'down' | 'unknown';
+
+/** One word for a pool: up when every server answers; down when any does not (its keys go to SQLite). */
+export function overallState(health: Record<string, ServerState>): ServerState {
+  const states = Object.values(health);
+  if (states.length === 0) return 'unknown';
+  return states.every((s) => s === 'up') ? 'up' : states.some((s) => s === 'down') ? 'down' : 'unknown';
+}
+
 export interface AddItem {
   key: string;
   value: Buffer;
