@@ -50,6 +50,9 @@ await build({
   define: { 'import.meta.url': '__tbase_import_meta_url' },
   banner: { js: "const __tbase_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: 'none',
 });
 
 // Record the code cache: a set, a get that fills the cache, then a recorded get that hits it, so the code of the

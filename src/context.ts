@@ -7,7 +7,8 @@ import type { Config } from './config.js';
 import { CacheError, UsageError } from './errors.js';
 import type { IO } from './io.js';
 import { CacheAsideStore } from './store/cache-aside.js';
-import { MemcachePool, overallState } from './store/memcache.js';
+import { overallState } from './store/cache.js';
+import type { MemcachePool } from './store/memcache.js';
 import { SqliteStore } from './store/sqlite.js';
 
 export interface ContextOptions {
@@ -74,19 +75,41 @@ export class Context implements CommandContext {
     if (opened) await (await opened.catch(() => null))?.close();
   }
 
+  /**
+   * SQLite's open is started first (its file work runs off the main thread); memjs and node:net load and connect
+   * to memcached while it runs. Nothing is asked of the cache before the store has replayed pending invalidations
+   * (cache-aside.ts), so connecting early changes no order the protocol relies on.
+   */
   private async open(): Promise<CacheAsideStore> {
-    const store = await SqliteStore.open(this.config.dbPath, this.config.busyTimeoutMs);
-    const cache = this.config.cacheEnabled
-      ? new MemcachePool(this.config.servers, {
-          timeoutMs: this.config.cacheTimeoutMs,
-          retryAfterMs: this.options.cacheRetryAfterMs ?? 2000,
-        })
-      : null;
+    const [opened, connected] = await Promise.allSettled([
+      SqliteStore.open(this.config.dbPath, this.config.busyTimeoutMs),
+      this.config.cacheEnabled ? this.connectCache() : null,
+    ]);
+    if (opened.status === 'rejected') {
+      if (connected.status === 'fulfilled') connected.value?.close();
+      throw opened.reason;
+    }
+    if (connected.status === 'rejected') {
+      await opened.value.close();
+      throw connected.reason;
+    }
+    const store = opened.value;
+    const cache = connected.value;
     this.cachePool = cache;
     return new CacheAsideStore(store, cache, {
       now: this.now,
       onCacheFault: this.options.onCacheFault ?? ((error) => this.noticeOnce(error)),
     });
+  }
+
+  private async connectCache(): Promise<MemcachePool> {
+    const { MemcachePool } = await import('./store/memcache.js');
+    const pool = new MemcachePool(this.config.servers, {
+      timeoutMs: this.config.cacheTimeoutMs,
+      retryAfterMs: this.options.cacheRetryAfterMs ?? 2000,
+    });
+    pool.connect();
+    return pool;
   }
 
   private noticeOnce(error: CacheError): void {

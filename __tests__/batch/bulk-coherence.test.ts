@@ -4,7 +4,8 @@
  * outbox rules of COHERENCE.md, and the races forced with a controllable double around the real cache.
  */
 import { CacheAsideStore } from '../../src/store/cache-aside.js';
-import { cacheKey, MemcachePool } from '../../src/store/memcache.js';
+import { cacheKey } from '../../src/store/cache.js';
+import { MemcachePool } from '../../src/store/memcache.js';
 import { SqliteStore, type Write } from '../../src/store/sqlite.js';
 import { ControlledCache } from '../helpers/controlled-cache.js';
 import { removeTempDirs, tempDbPath, testServers } from '../helpers/temp.js';

@@ -8,7 +8,8 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { CacheAsideStore } from '../../src/store/cache-aside.js';
-import { cacheKey, MemcachePool } from '../../src/store/memcache.js';
+import { cacheKey } from '../../src/store/cache.js';
+import { MemcachePool } from '../../src/store/memcache.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { removeTempDirs, tempDbPath, tempDir, testServers } from '../helpers/temp.js';
 

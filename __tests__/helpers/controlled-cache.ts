@@ -4,7 +4,8 @@
  * and a gate that holds the next `add` (a slow reader's fill) until the test lets it go.
  */
 import { CacheError } from '../../src/errors.js';
-import type { AddItem, Cache, MemcachePool } from '../../src/store/memcache.js';
+import type { AddItem, Cache } from '../../src/store/cache.js';
+import type { MemcachePool } from '../../src/store/memcache.js';
 
 export class ControlledCache implements Cache {
   down = false;

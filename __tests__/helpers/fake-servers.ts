@@ -6,9 +6,12 @@ export interface FakeServer {
   close(): Promise<void>;
 }
 
-/** Accepts connections and reads requests, but never answers. */
-export function silentServer(): Promise<FakeServer> {
-  return listen((socket) => socket.on('data', () => undefined));
+/** Accepts connections and reads requests, but never answers. `onConnection` counts connections, for tests that care. */
+export function silentServer(onConnection: () => void = () => undefined): Promise<FakeServer> {
+  return listen((socket) => {
+    onConnection();
+    socket.on('data', () => undefined);
+  });
 }
 
 /** Accepts a connection and closes it as soon as a request arrives (mid-request). */

@@ -3,7 +3,8 @@
  * answers) and then thawed with its old copies still in memory; a pool with one dead server. Every command is
  * answered from SQLite meanwhile, one notice, no hang, and once memcached is back no stale copy is served.
  */
-import { cacheKey, MemcachePool } from '../../src/store/memcache.js';
+import { cacheKey } from '../../src/store/cache.js';
+import { MemcachePool } from '../../src/store/memcache.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { BatchSession } from '../helpers/batch-session.js';
 import { startMemcached } from '../helpers/memcached.js';

@@ -2,7 +2,8 @@
  * Many real processes on one SQLite file and one memcached: every acknowledged write is in the database at the
  * end, no "database is locked" reaches anyone, every process exits 0, and no stale copy survives.
  */
-import { cacheKey, MemcachePool } from '../../src/store/memcache.js';
+import { cacheKey } from '../../src/store/cache.js';
+import { MemcachePool } from '../../src/store/memcache.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { removeTempDirs, tempDbPath, testServers } from '../helpers/temp.js';
 import { runTbase } from '../helpers/tbase.js';

@@ -4,7 +4,8 @@
  */
 import { CacheError } from '../../src/errors.js';
 import { CacheAsideStore } from '../../src/store/cache-aside.js';
-import { cacheKey, MemcachePool } from '../../src/store/memcache.js';
+import { cacheKey } from '../../src/store/cache.js';
+import { MemcachePool } from '../../src/store/memcache.js';
 import { ControlledCache } from '../helpers/controlled-cache.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { removeTempDirs, tempDbPath, testServers } from '../helpers/temp.js';

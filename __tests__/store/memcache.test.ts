@@ -1,4 +1,5 @@
-import { cacheKey, MemcachePool } from '../../src/store/memcache.js';
+import { cacheKey } from '../../src/store/cache.js';
+import { MemcachePool } from '../../src/store/memcache.js';
 import { CacheError } from '../../src/errors.js';
 import { closingServer, silentServer } from '../helpers/fake-servers.js';
 import { startMemcached } from '../helpers/memcached.js';
@@ -80,6 +81,34 @@ describe('MemcachePool faults', () => {
     await memcached.stop();
     const pool = new MemcachePool([address], options);
     await expect(pool.get('k')).rejects.toThrow(/ECONNREFUSED/);
+    pool.close();
+  });
+
+  test('connect() opens the connection before any request and never fails by itself', async () => {
+    let connections = 0;
+    const server = await silentServer(() => connections++);
+    const pool = new MemcachePool([server.address], options);
+    pool.connect();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(connections).toBe(1); // the handshake is done: the first request will not pay for it
+    expect(pool.health()[server.address]).toBe('unknown'); // nothing was asked yet
+    await expect(pool.get('k')).rejects.toThrow(/did not answer get/);
+    expect(connections).toBe(1); // the request went over the early connection
+    pool.close();
+    await server.close();
+  });
+
+  test('connect() to a server that refuses: no error until a call, which reports it', async () => {
+    const memcached = await startMemcached();
+    const address = memcached.address;
+    await memcached.stop();
+    const pool = new MemcachePool([address], options);
+    pool.connect();
+    await new Promise((r) => setTimeout(r, 100)); // the refusal arrives with nobody waiting: nothing may throw
+    await expect(pool.get('k')).rejects.toThrow(/ECONNREFUSED/);
+    expect(pool.health()[address]).toBe('down');
+    pool.connect(); // inside the retry pause: does nothing
+    await expect(pool.get('k')).rejects.toThrow(/is down/);
     pool.close();
   });
 

@@ -8,76 +8,15 @@
  *    so one dead server of a pool costs its keys one timeout, not one per command, and the others keep serving;
  *  - `close()` drops every connection so the process can exit at once.
  */
-import type * as Crypto from 'node:crypto';
-import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import memjs from 'memjs';
 import { CacheError } from '../errors.js';
-
-/** What the cache-aside policy needs from a cache; tests wrap it to force races and faults. */
-export interface Cache {
-  readonly servers: readonly string[];
-  get(key: string): Promise<Buffer | null>;
-  /**
-   * Many gets as one pipelined round: per key, in order, the copy, null when absent, or the CacheError that kept it
-   * from being read.
-   */
-  getMany(keys: readonly string[]): Promise<(Buffer | null | CacheError)[]>;
-  /** Many adds as one pipelined round, like getMany: per item whether it was stored, or the CacheError. */
-  addMany(items: readonly AddItem[]): Promise<(boolean | CacheError)[]>;
-  /** Stores only if the key is absent; false when something (a value or a tombstone) is already there. */
-  add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean>;
-  set(key: string, value: Buffer, ttlSeconds: number): Promise<void>;
-  /** Adds `by` to a counter, creating it at `by`; resolves to the new value. */
-  increment(key: string, by: number): Promise<number>;
-  /** Servers answering as far as this process knows, by address. */
-  health(): Record<string, 'up' | 'down' | 'unknown'>;
-  /** Asks every server (past its retry pause) whether it answers; the outcome shows in health(). */
-  probe(): Promise<void>;
-  close(): void;
-}
-
-export type ServerState = 'up' | 'down' | 'unknown';
-
-/** One word for a pool: up when every server answers; down when any does not (its keys go to SQLite). */
-export function overallState(health: Record<string, ServerState>): ServerState {
-  const states = Object.values(health);
-  if (states.length === 0) return 'unknown';
-  return states.every((s) => s === 'up') ? 'up' : states.some((s) => s === 'down') ? 'down' : 'unknown';
-}
-
-export interface AddItem {
-  key: string;
-  value: Buffer;
-  ttlSeconds: number;
-}
+import type { AddItem, Cache } from './cache.js';
 
 export interface MemcacheOptions {
   timeoutMs: number;
   /** How long a failed server is left alone before the next call tries it again. */
   retryAfterMs: number;
-}
-
-/** memcached's item limit is 1 MiB including key and overhead; larger copies are simply not cached. */
-export const MAX_CACHED_BYTES = 1024 * 1024 - 4096;
-/** memcached reads an expiry above 30 days as a Unix time; copies never need to live longer than that. */
-export const MAX_TTL_SECONDS = 30 * 24 * 3600;
-
-/**
- * The memcached key for a user key in a database's namespace. memcached keys are at most 250 bytes and the
- * text protocol forbids spaces and control characters, so anything but short printable ASCII is hashed.
- * ':' marks a plain key and '#' a hashed one, so the two can never collide.
- */
-export function cacheKey(namespaceId: string, key: string): string {
-  const plain = `tb:${namespaceId}:${key}`;
-  if (plain.length <= 250 && /^[\x21-\x7e]+$/.test(key)) return plain;
-  return `tb:${namespaceId}#${crypto().createHash('sha256').update(key, 'utf8').digest('base64url')}`;
-}
-
-let loadedCrypto: typeof Crypto | undefined;
-/** node:crypto loads on first use: it costs a one-shot command several ms, and plain keys never need it. */
-function crypto(): typeof Crypto {
-  return (loadedCrypto ??= createRequire(import.meta.url)('node:crypto') as typeof Crypto);
 }
 
 export class MemcachePool implements Cache {
@@ -163,6 +102,15 @@ export class MemcachePool implements Cache {
     await Promise.all(this.nodes.map((node) => node.call('probe', (client) => client.get('tb!probe')).catch(() => undefined)));
   }
 
+  /**
+   * Starts connecting to every server (not inside its retry pause) without sending anything, so the TCP
+   * handshake overlaps other start-up work (Context opens SQLite meanwhile). Never fails: a server that refuses
+   * is found out, and reported, by the first real call, which then connects again.
+   */
+  connect(): void {
+    for (const node of this.nodes) node.connectEarly();
+  }
+
   close(): void {
     for (const node of this.nodes) node.close();
   }
@@ -177,6 +125,13 @@ export class MemcachePool implements Cache {
 }
 
 const silentLogger = { log: () => undefined };
+
+/** The parts of memjs's per-server object (not in its typings) this module uses. */
+interface MemjsServer {
+  _socket?: Socket;
+  /** Connects if not connected, then calls `go` with the socket (a connection failure goes to pending requests). */
+  sock(sasl: boolean, go: (socket: Socket) => void): void;
+}
 
 class MemcacheNode {
   private client: memjs.Client | null = null;
@@ -258,6 +213,13 @@ class MemcacheNode {
     this.client = null;
   }
 
+  /** See MemcachePool.connect. memjs connects on a server's first request only; its `sock` is how it does that. */
+  connectEarly(): void {
+    if (Date.now() < this.downUntil) return;
+    const server = (this.connect() as unknown as { servers?: MemjsServer[] }).servers?.[0];
+    server?.sock(false, () => undefined);
+  }
+
   /**
    * The calls issued in one synchronous run (a tick) form a round — a pipelined batch read issues a thousand — and
    * share two things (README, "memcached"):
@@ -273,7 +235,7 @@ class MemcacheNode {
     if (!round) {
       const started = new Round(this.options.timeoutMs);
       round = this.current = started;
-      const socket = (client as unknown as { servers?: { _socket?: Socket }[] }).servers?.[0]?._socket;
+      const socket = (client as unknown as { servers?: MemjsServer[] }).servers?.[0]?._socket;
       const cork = socket && !socket.destroyed && !socket.connecting;
       if (cork) socket.cork();
       process.nextTick(() => {

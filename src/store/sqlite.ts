@@ -396,7 +396,18 @@ function newNamespaceId(): string {
 
 /** Creates the schema on first use (once, even with several processes racing) and returns the namespace id. */
 async function initialise(db: SqliteConnection): Promise<string> {
-  const version = await db.get<{ user_version: number }>('PRAGMA user_version');
+  // An existing database, the common case, costs one round trip to SQLite's thread: the version, the namespace id
+  // and this connection's synchronous=FULL go together. The namespace read fails on a new file (no meta table yet);
+  // it is simply read again below.
+  const [version, , known] = await Promise.all([
+    db.get<{ user_version: number }>('PRAGMA user_version'),
+    db.exec('PRAGMA synchronous = FULL'),
+    db.get<{ value: string }>(NAMESPACE_QUERY).catch(() => undefined),
+  ]);
+  if ((version?.user_version ?? 0) > SCHEMA_VERSION) {
+    throw new StorageError(`database ${JSON.stringify(db.path)} was made by a newer tbase (schema ${version?.user_version})`);
+  }
+  if ((version?.user_version ?? 0) !== 0 && known) return known.value;
   if ((version?.user_version ?? 0) === 0) {
     // WAL lets readers run beside a writer; it is a property of the file and must be set outside a transaction.
     await db.exec('PRAGMA journal_mode = WAL');
@@ -407,11 +418,10 @@ async function initialise(db: SqliteConnection): Promise<string> {
       await db.run("INSERT INTO meta (name, value) VALUES ('namespace_id', ?)", [newNamespaceId()]);
       await db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     });
-  } else if ((version?.user_version ?? 0) > SCHEMA_VERSION) {
-    throw new StorageError(`database ${JSON.stringify(db.path)} was made by a newer tbase (schema ${version?.user_version})`);
   }
-  await db.exec('PRAGMA synchronous = FULL');
-  const meta = await db.get<{ value: string }>("SELECT value FROM meta WHERE name = 'namespace_id'");
+  const meta = await db.get<{ value: string }>(NAMESPACE_QUERY);
   if (!meta) throw new StorageError(`${JSON.stringify(db.path)} is not a tbase database (no namespace id)`);
   return meta.value;
 }
+
+const NAMESPACE_QUERY = "SELECT value FROM meta WHERE name = 'namespace_id'";
