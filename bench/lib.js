@@ -76,7 +76,10 @@ export function median(values) {
 
 /**
  * Runs the measurements `ours()` and `baseline()` `runs` times each, alternating (so drift in machine load hits
- * both alike), and returns the median of each. Each call resolves to a number.
+ * both alike), and returns the median of each, and the median of the ratios of each pair run back to back. That
+ * last is the row's ratio: on a machine whose speed shifts between runs (shared hosts here switch between a fast
+ * and a slow mode for seconds at a time), a pair run together shares its mode, while two medians may each come from
+ * a different mix of modes. Each call resolves to a number.
  */
 export async function alternate(runs, ours, baseline) {
   const a = [];
@@ -91,7 +94,7 @@ export async function alternate(runs, ours, baseline) {
       a.push(await ours(i));
     }
   }
-  return { ours: median(a), baseline: median(b), oursAll: a, baselineAll: b };
+  return { ours: median(a), baseline: median(b), pairRatio: median(a.map((x, i) => x / b[i])), oursAll: a, baselineAll: b };
 }
 
 /** Formats the rows as a Markdown table. */

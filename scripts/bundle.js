@@ -50,6 +50,8 @@ await build({
   define: { 'import.meta.url': '__tbase_import_meta_url' },
   banner: { js: "const __tbase_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
+  // Whitespace and syntax only: identifiers keep their names, so stack traces stay readable. The file is ~40%
+  // smaller, which V8 reads and checks against the code cache at every start.
   minifyWhitespace: true,
   minifySyntax: true,
   legalComments: 'none',

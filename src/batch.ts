@@ -21,6 +21,7 @@ import type { CommandResult } from './commands/types.js';
 import { executeSegment, type Outcome } from './batch/execute.js';
 import { jsonErrorLine, jsonLine, plainErrorLine, plainLine } from './batch/format.js';
 import { lineGroups, openInputFile } from './batch/lines.js';
+import { boundHeapGrowth } from './memory.js';
 import { planLine, type Step } from './batch/plan.js';
 
 export interface BatchOptions {
@@ -34,6 +35,7 @@ export interface BatchOptions {
 export const WINDOW_LINES = 1024;
 
 export async function runBatch(io: IO, config: Config, options: BatchOptions): Promise<number> {
+  boundHeapGrowth(); // any number of lines: memory stays flat (memory.ts)
   const input = options.file === '-' ? io.stdin : await openInputFile(options.file, 'batch file');
   const ctx = new Context(io, config, { stdinIsCommandStream: options.file === '-' });
   const parseWords = createLineParser({ writeOut: () => undefined });

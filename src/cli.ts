@@ -8,6 +8,7 @@ import { Context } from './context.js';
 import { ExitCode, exitCodeOf } from './errors.js';
 import { IO } from './io.js';
 import { parseSimpleCommandLine } from './argv.js';
+import { boundHeapGrowth } from './memory.js';
 import type { Invocation, ParseOutcome } from './program.js';
 import { renderError, renderResult } from './render.js';
 
@@ -44,6 +45,7 @@ export async function main(argv: string[], io: IO, env: Record<string, string | 
 }
 
 async function runOneShot(io: IO, config: Config, invocation: Invocation): Promise<number> {
+  if (invocation.spec.unbounded) boundHeapGrowth();
   const ctx = new Context(io, config);
   try {
     const result = await invocation.spec.run(ctx, invocation.options);

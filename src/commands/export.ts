@@ -13,6 +13,7 @@ const PROGRESS_MIN_ENTRIES = 5000;
 export const exportCommand: CommandSpec<ExportOptions> = {
   name: 'export',
   summary: 'print entries as a JSON document (binary values base64, TTLs kept), streamed',
+  unbounded: true,
   args: [{ name: 'prefix', required: false, description: 'only keys starting with this' }],
   options: [],
   examples: ['tbase export > backup.json', 'tbase export user: > users.json'],

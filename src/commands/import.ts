@@ -17,6 +17,7 @@ const PROGRESS_MIN_BYTES = 1024 * 1024;
 export const importCommand: CommandSpec<ImportOptions> = {
   name: 'import',
   summary: 'load an export (FILE or - for stdin) in one transaction: all or nothing',
+  unbounded: true,
   args: [{ name: 'file', required: true, description: 'a file written by `tbase export`, or - for stdin' }],
   options: [],
   examples: ['tbase import backup.json', 'tbase --db copy.db import - < backup.json'],

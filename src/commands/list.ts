@@ -11,6 +11,7 @@ export const listCommand: CommandSpec<ListOptions> = {
   name: 'list',
   aliases: ['ls'],
   summary: 'list entries in key order (streamed)',
+  unbounded: true,
   args: [{ name: 'prefix', required: false, description: 'only keys starting with this' }],
   options: [
     { flags: '--limit <n>', description: 'at most n entries' },

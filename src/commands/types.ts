@@ -28,6 +28,8 @@ export interface CommandSpec<Options = unknown> {
   args: ArgumentSpec[];
   options: OptionSpec[];
   examples: string[];
+  /** Reads or writes any number of entries: run with the heap's growth bounded (memory.ts). */
+  unbounded?: true;
   /** From commander's positional values and option object to typed options; throws UsageError. */
   parse(args: (string | undefined)[], opts: Record<string, unknown>): Options;
   run(ctx: CommandContext, options: Options): Promise<CommandResult>;

@@ -58,8 +58,11 @@ const OUTBOX_PAGE = 500;
 const LIST_PAGE = 256;
 /** Tombstones in flight at once for big batch groups and imports. */
 const INVALIDATE_PAGE = 1000;
-/** Cache reads in flight at once in getMany. */
-const GET_PIPELINE = 1000;
+/**
+ * Cache reads (and fills) in flight at once in getMany. 256 keep loopback memcached busy; each in flight holds a
+ * few KiB of memjs's requests, closures and replies, which a bigger window only keeps alive longer (memory.ts).
+ */
+const GET_PIPELINE = 256;
 
 export class CacheAsideStore {
   readonly counters: Counters = { hits: 0, misses: 0, fills: 0, refusedFills: 0, rejectedFills: 0 };
