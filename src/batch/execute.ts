@@ -23,20 +23,24 @@ type ReadStep = Extract<Step, { kind: 'read' }>;
 type Answer = { lookup: Lookup } | { error: unknown };
 
 export async function executeSegment(openStore: () => Promise<CacheAsideStore>, steps: Step[]): Promise<Outcome[]> {
-  const writesLeft = new Map<string, number>();
-  for (const step of steps) if (step.kind === 'write') writesLeft.set(step.write.key, (writesLeft.get(step.write.key) ?? 0) + 1);
-
   const writes: Write[] = [];
-  const writeIndex = new Map<Step, number>();
-  const latest = new Map<string, Write>();
+  /** Per step, the index of its write in `writes` (a write step's outcome needs what its write found). */
+  const writeIndex: number[] = new Array<number>(steps.length);
   const answeredBy = new Map<Step, Write>();
   const before: ReadStep[] = [];
   const after: ReadStep[] = [];
-  for (const step of steps) {
+  // Which reads go before the commit, after it, or are answered by a write of the segment (module comment). A
+  // segment of writes only (a bulk load) needs none of this bookkeeping, nor its two maps.
+  const hasReads = steps.some((step) => step.kind === 'read');
+  const writesLeft = new Map<string, number>();
+  const latest = new Map<string, Write>();
+  if (hasReads) for (const step of steps) if (step.kind === 'write') writesLeft.set(step.write.key, (writesLeft.get(step.write.key) ?? 0) + 1);
+  steps.forEach((step, i) => {
     if (step.kind === 'write') {
-      const { key } = step.write;
-      writeIndex.set(step, writes.length);
+      writeIndex[i] = writes.length;
       writes.push(step.write);
+      if (!hasReads) return;
+      const { key } = step.write;
       latest.set(key, step.write);
       writesLeft.set(key, writesLeft.get(key)! - 1);
     } else if (step.kind === 'read') {
@@ -45,7 +49,7 @@ export async function executeSegment(openStore: () => Promise<CacheAsideStore>, 
       else if (writesLeft.get(step.key)! > 0) answeredBy.set(step, write);
       else after.push(step);
     }
-  }
+  });
 
   const answers = new Map<Step, Answer>();
   let existed: boolean[] = [];
@@ -71,7 +75,7 @@ export async function executeSegment(openStore: () => Promise<CacheAsideStore>, 
     }
   }
 
-  return steps.map((step): Outcome => {
+  return steps.map((step, i): Outcome => {
     switch (step.kind) {
       case 'invalid':
         return { step, error: step.error };
@@ -81,7 +85,7 @@ export async function executeSegment(openStore: () => Promise<CacheAsideStore>, 
         if (writeError !== undefined) return { step, error: writeError };
         const { write } = step;
         if (write.op === 'set') return { step, result: { kind: 'stored', key: write.key, expiresAt: write.expiresAt } };
-        return existed[writeIndex.get(step)!] ? { step, result: { kind: 'deleted', key: write.key } } : { step, error: new NotFoundError(write.key) };
+        return existed[writeIndex[i]!] ? { step, result: { kind: 'deleted', key: write.key } } : { step, error: new NotFoundError(write.key) };
       }
       case 'read': {
         const write = answeredBy.get(step);

@@ -211,37 +211,49 @@ export class SqliteStore {
   }
 
   private async applyChunk(writes: Write[], now: number): Promise<WriteOutcome> {
-    const keys = [...new Set(writes.map((write) => write.key))];
-    const liveBefore = new Map<string, boolean>(); // keys with a row (live or expired) before this chunk
-    const pending = new Set<string>();
+    // One record per key, in order of first appearance. (One map, not a set and three maps: a batch group holds a
+    // thousand keys, and hash tables that size are most of what a group allocates — README, "Memory".)
+    const byKey = new Map<string, KeyState>();
+    for (const write of writes) {
+      if (!byKey.has(write.key)) byKey.set(write.key, { hadRow: false, live: false, pending: false, last: write });
+    }
+    const keys = Array.from(byKey.keys());
     // The outbox is almost always empty (rows live only until memcached acknowledges), and it cannot change while
     // this transaction holds the write lock: when it is empty, no key of the chunk has an invalidation pending.
     const outboxEmpty = (await this.db.get<{ any: number }>('SELECT EXISTS (SELECT 1 FROM outbox) AS any'))?.any === 0;
     for (const part of slices(keys, IN_LIST_MAX)) {
       const rows = await this.bulk('all', `SELECT key, ${LIVE} AS live FROM entries WHERE key IN (${marks(part.length)})`, part.length, IN_LIST_MAX, [now, ...part]);
-      for (const row of rows as { key: string; live: number }[]) liveBefore.set(row.key, row.live === 1);
+      for (const row of rows as { key: string; live: number }[]) {
+        const state = byKey.get(row.key)!;
+        state.hadRow = true;
+        state.live = row.live === 1;
+      }
       if (outboxEmpty) continue;
       const queued = await this.bulk('all', `SELECT DISTINCT key FROM outbox WHERE key IN (${marks(part.length)})`, part.length, IN_LIST_MAX, part);
-      for (const row of queued as { key: string }[]) pending.add(row.key);
+      for (const row of queued as { key: string }[]) byKey.get(row.key)!.pending = true;
     }
     // Replay the writes in order in memory: what each saw, and the one row each key ends with.
-    const live = new Map(liveBefore);
     const existed: boolean[] = [];
-    const last = new Map<string, Write>();
     for (const write of writes) {
-      existed.push(live.get(write.key) === true);
-      if (write.op === 'set') live.set(write.key, write.expiresAt === null || write.expiresAt > now);
-      else live.delete(write.key);
-      last.set(write.key, write);
+      const state = byKey.get(write.key)!;
+      existed.push(state.live);
+      state.live = write.op === 'set' && (write.expiresAt === null || write.expiresAt > now);
+      state.last = write;
     }
-    const finals = [...last.values()];
-    const sets = finals.filter((write): write is Extract<Write, { op: 'set' }> => write.op === 'set');
-    const deletes = finals.filter((write) => write.op === 'delete').map((write) => write.key);
     // Rows without an expiry (the common case) go in statements of their own with NULL written into the SQL:
     // binding a parameter costs more than anything else SQLite does for a row here, and this saves a third of them.
-    // Keys are unique among the final writes, so the two groups may go in any order.
-    const lasting = sets.filter((write) => write.expiresAt === null);
-    const expiring = sets.filter((write) => write.expiresAt !== null);
+    // Keys are unique among the final writes, so the groups may go in any order.
+    const lasting: SetWrite[] = [];
+    const expiring: SetWrite[] = [];
+    const deletes: string[] = [];
+    const owedKeys: string[] = [];
+    byKey.forEach((state, key) => {
+      const { last } = state;
+      if (last.op === 'delete') deletes.push(key);
+      else if (last.expiresAt === null) lasting.push(last);
+      else expiring.push(last);
+      if (state.hadRow || state.pending) owedKeys.push(key);
+    });
     for (const [rows, row, perRow] of [
       [lasting, '(?, ?, NULL)', 2],
       [expiring, '(?, ?, ?)', 3],
@@ -265,7 +277,6 @@ export class SqliteStore {
     for (const part of slices(deletes, IN_LIST_MAX)) {
       await this.db.run(`DELETE FROM entries WHERE key IN (${marks(part.length)})`, part);
     }
-    const owedKeys = keys.filter((key) => liveBefore.has(key) || pending.has(key));
     const owed: PendingInvalidation[] = [];
     for (const part of slices(owedKeys, IN_LIST_MAX)) {
       const { lastID } = await this.db.run(`INSERT INTO outbox (key) VALUES ${part.map(() => '(?)').join(', ')}`, part);
@@ -295,6 +306,20 @@ export class SqliteStore {
   close(): Promise<void> {
     return this.db.close();
   }
+}
+
+type SetWrite = Extract<Write, { op: 'set' }>;
+
+/** What applyChunk knows of one key of its chunk. */
+interface KeyState {
+  /** A row (live or expired) was there before the chunk: its cached copy, if any, must go. */
+  hadRow: boolean;
+  /** Live now, as the writes are replayed in order (before the first: live before the chunk). */
+  live: boolean;
+  /** An invalidation of the key is still in the outbox (COHERENCE.md, "Fresh inserts"). */
+  pending: boolean;
+  /** The key's last write in the chunk: the row it ends with. */
+  last: Write;
 }
 
 export interface WriteOutcome {
