@@ -159,14 +159,15 @@ export function escapeText(text: string): string {
  * One line, unambiguous: backslash, tab, newline and carriage return as \\ \t \n \r; other control characters and
  * bytes that are not valid UTF-8 as \xNN; all other text as is.
  */
+const NAMED_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+const escapeChar = (ch: string) => NAMED_ESCAPES[ch] ?? `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`;
+
 export function escapeBytes(value: Buffer): string {
-  const named: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
-  const escapeChar = (ch: string) => named[ch] ?? `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`;
   if (isUtf8(value)) return value.toString('utf8').replace(/[\\\x00-\x1f\x7f]/g, escapeChar);
   let out = '';
   for (const byte of value) {
     const ch = String.fromCharCode(byte);
-    out += named[ch] ?? (byte >= 0x20 && byte < 0x7f ? ch : escapeChar(ch));
+    out += NAMED_ESCAPES[ch] ?? (byte >= 0x20 && byte < 0x7f ? ch : escapeChar(ch));
   }
   return out;
 }

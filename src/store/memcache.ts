@@ -34,18 +34,18 @@ export class MemcachePool implements Cache {
   }
 
   /**
-   * A batch read's round without a promise chain per key: per server, one callEach (one deadline, one writev), and
-   * per key only memjs's own promise. get() per key costs several promises and closures each, which made a
-   * cache-hot batch spend more time in microtasks and garbage collection than in memjs.
+   * A batch read's round without a promise per key: per server, one callEach (one deadline, one writev, one
+   * promise), and per key only memjs's callback. get() per key costs several promises and closures each, which
+   * made a cache-hot batch spend more time in microtasks and garbage collection than in memjs.
    */
   getMany(keys: readonly string[]): Promise<(Buffer | null | CacheError)[]> {
-    return this.eachByNode('get', keys, (key) => key, (client, key) => client.get(key).then((result) => result.value));
+    return this.eachByNode('get', keys, (key) => key, (client, key, done) => client.get(key, (error, value) => done(error, value)));
   }
 
   /** The fills of a batch read, as getMany: one round per server. */
   addMany(items: readonly AddItem[]): Promise<(boolean | CacheError)[]> {
-    return this.eachByNode('add', items, (item) => item.key, (client, { key, value, ttlSeconds }) =>
-      client.add(key, value, { expires: ttlSeconds }).then((stored) => stored === true),
+    return this.eachByNode('add', items, (item) => item.key, (client, { key, value, ttlSeconds }, done) =>
+      client.add(key, value, { expires: ttlSeconds }, (error, stored) => done(error, stored === true)),
     );
   }
 
@@ -54,7 +54,7 @@ export class MemcachePool implements Cache {
     operation: string,
     items: readonly I[],
     keyOf: (item: I) => string,
-    work: (client: memjs.Client, item: I) => Promise<T>,
+    work: RoundWork<I, T>,
   ): Promise<(T | CacheError)[]> {
     if (this.nodes.length === 1) return this.nodes[0]!.callEach(operation, items, work);
     const byNode = new Map<MemcacheNode, number[]>();
@@ -175,7 +175,7 @@ class MemcacheNode {
    * `work` for each item in one round: one deadline for all, and per item its result or a CacheError; never
    * rejects. A transport failure or the deadline trips the breaker as in call(); a refusal fails its item only.
    */
-  async callEach<I, T>(operation: string, items: readonly I[], work: (client: memjs.Client, item: I) => Promise<T>): Promise<(T | CacheError)[]> {
+  async callEach<I, T>(operation: string, items: readonly I[], work: RoundWork<I, T>): Promise<(T | CacheError)[]> {
     if (Date.now() < this.downUntil) {
       const down = new CacheError(`memcached ${this.server} is down`);
       return items.map(() => down);
@@ -189,10 +189,7 @@ class MemcacheNode {
       return error instanceof CacheError ? error : new CacheError(`memcached ${this.server} failed ${operation}: ${(error as Error).message}`);
     };
     try {
-      const results = await Promise.race([
-        Promise.all(items.map((item) => work(client, item).catch((error: unknown) => failed(error)))),
-        round.expired,
-      ]);
+      const results = await Promise.race([eachSettled(client, items, work, failed), round.expired]);
       if (transportFailed) this.fail();
       else this.state = 'up';
       return results;
@@ -264,6 +261,36 @@ class MemcacheNode {
     this.downUntil = Date.now() + this.options.retryAfterMs;
     this.close();
   }
+}
+
+/** Starts one memjs call for an item; memjs calls `done` once with the outcome (an error, or the result). */
+type RoundWork<I, T> = (client: memjs.Client, item: I, done: (error: Error | null, result: T) => void) => void;
+
+/**
+ * Runs `work` for every item and resolves once all have called back, each with its result or failed(error).
+ * One promise for the round, not one per item. A second callback for an item (memjs fails what is still pending
+ * when a connection drops) is ignored.
+ */
+function eachSettled<I, T>(client: memjs.Client, items: readonly I[], work: RoundWork<I, T>, failed: (error: unknown) => CacheError): Promise<(T | CacheError)[]> {
+  return new Promise((resolve) => {
+    const results = new Array<T | CacheError>(items.length);
+    const settled = new Array<boolean>(items.length).fill(false);
+    let left = items.length;
+    if (left === 0) return resolve(results);
+    items.forEach((item, i) => {
+      const done = (error: unknown, result?: T) => {
+        if (settled[i]) return;
+        settled[i] = true;
+        results[i] = error ? failed(error) : result!;
+        if (--left === 0) resolve(results);
+      };
+      try {
+        work(client, item, done);
+      } catch (error) {
+        done(error);
+      }
+    });
+  });
 }
 
 /** How a round's deadline rejects; call() turns it into a CacheError naming the operation. */
