@@ -7,8 +7,8 @@
  *   3  batch of N `set` lines on stdin, throughput           vs the sqlite3 shell: the same N upserts, one transaction
  *   4  batch of N `get` lines, cache hot, throughput         vs raw memjs: the same N cache keys, pipelined, same window
  *   5  batch of N `get` lines, cache cold (every get fills)  vs the same raw memjs figure
- *   6  peak RSS of a batch of M set lines, of `list` and `export` over M keys (and of the N-line batch of row 3,
- *      to show memory does not grow with input)              vs `node -e 0`
+ *   6  peak RSS of the N-line batches of rows 3 and 4, of a batch of M set lines, and of `list` and `export` over
+ *      M keys (memory must not grow with the input)          vs `node -e 0`
  *
  * Every figure is a median of several runs; the two sides of a row alternate so that load drift hits both.
  * Processes are timed whole (start-up included) on both sides. It starts its own memcached on a free loopback
@@ -132,6 +132,7 @@ try {
   const lastValue = value(N - 1);
   const cold = [];
   const hot = [];
+  const hotRss = [];
   const raw = [];
   log(`batch of ${N} get lines (cold, then hot) and raw memjs, ${RUNS} runs each`);
   for (let i = 0; i < RUNS; i++) {
@@ -139,8 +140,9 @@ try {
     const c = check(await runProcess(node, tbaseArgs(tbaseDb), { inputFile: getsFile }), 'tbase batch get (cold)', (r) => r.lines === N && r.last === lastValue);
     cold.push(N / c.seconds);
     const ours = async () => {
-      const run = check(await runProcess(node, tbaseArgs(tbaseDb), { inputFile: getsFile }), 'tbase batch get (hot)', (r) => r.lines === N && r.last === lastValue);
+      const run = check(await runProcess(node, tbaseArgs(tbaseDb), { inputFile: getsFile, measureRss: true }), 'tbase batch get (hot)', (r) => r.lines === N && r.last === lastValue);
       hot.push(N / run.seconds);
+      hotRss.push(run.rssKiB);
     };
     const baseline = async () => {
       const run = check(await runProcess(node, [rawMemjs, memcached.address, `tb:${namespace}:key:`, String(N), String(WINDOW)]), 'raw memjs', (r) => r.last === String(N));
@@ -159,17 +161,18 @@ try {
   const floor = median(floorRss) / 1024;
   const memRow = (id, name, kib) => row(id, name, kib / 1024, 'node -e 0', floor, 'MiB', '≤ 2×', (r) => r <= 2);
   rows.push(memRow('6a', `peak RSS, batch of ${N} set lines`, median(batchRss)));
+  rows.push(memRow('6b', `peak RSS, batch of ${N} get lines (row 4)`, median(hotRss)));
   const bigFile = join(dir, 'big.txt');
   writeLines(bigFile, MEM_N, (i) => `set ${key(i)} ${value(i)}\n`);
   const bigDb = join(dir, 'big.db');
   log(`peak memory: batch of ${MEM_N} set lines, then list and export over ${MEM_N} keys`);
   const big = check(await runProcess(node, tbaseArgs(bigDb), { inputFile: bigFile, measureRss: true }), 'tbase big batch', (r) => r.lines === MEM_N);
   rmSync(bigFile, { force: true });
-  rows.push(memRow('6b', `peak RSS, batch of ${MEM_N} set lines`, big.rssKiB));
+  rows.push(memRow('6c', `peak RSS, batch of ${MEM_N} set lines`, big.rssKiB));
   const list = check(await runProcess(node, [...tbaseArgs(bigDb), 'list'], { measureRss: true }), 'tbase list', (r) => r.lines === MEM_N);
-  rows.push(memRow('6c', `peak RSS, \`list\` over ${MEM_N} keys`, list.rssKiB));
+  rows.push(memRow('6d', `peak RSS, \`list\` over ${MEM_N} keys`, list.rssKiB));
   const exported = check(await runProcess(node, [...tbaseArgs(bigDb), 'export'], { measureRss: true }), 'tbase export');
-  rows.push(memRow('6d', `peak RSS, \`export\` over ${MEM_N} keys`, exported.rssKiB));
+  rows.push(memRow('6e', `peak RSS, \`export\` over ${MEM_N} keys`, exported.rssKiB));
   extra.bigBatchSeconds = big.seconds;
   extra.listSeconds = list.seconds;
   extra.exportSeconds = exported.seconds;
