@@ -50,6 +50,13 @@ describe('MemcachePool against real memcached', () => {
   });
 });
 
+/** An address where nothing listens: a memcached's, just after it stopped. */
+async function refusingAddress(): Promise<string> {
+  const memcached = await startMemcached();
+  await memcached.stop();
+  return memcached.address;
+}
+
 describe('MemcachePool faults', () => {
   test('a server that accepts and never answers fails each call within the timeout, then is skipped', async () => {
     const server = await silentServer();
@@ -76,9 +83,7 @@ describe('MemcachePool faults', () => {
   });
 
   test('nothing listening: refused at once', async () => {
-    const memcached = await startMemcached();
-    const address = memcached.address;
-    await memcached.stop();
+    const address = await refusingAddress();
     const pool = new MemcachePool([address], options);
     await expect(pool.get('k')).rejects.toThrow(/ECONNREFUSED/);
     pool.close();
@@ -99,9 +104,7 @@ describe('MemcachePool faults', () => {
   });
 
   test('connect() to a server that refuses: no error until a call, which reports it', async () => {
-    const memcached = await startMemcached();
-    const address = memcached.address;
-    await memcached.stop();
+    const address = await refusingAddress();
     const pool = new MemcachePool([address], options);
     pool.connect();
     await new Promise((r) => setTimeout(r, 100)); // the refusal arrives with nobody waiting: nothing may throw
