@@ -43,6 +43,32 @@ describe('MemcachePool against real memcached', () => {
     expect(pool.health()).toEqual({ [testServers()]: 'up' });
   });
 
+  test('getMany: one round of many keys, answers in order, hits and misses, any bytes', async () => {
+    const keys = Array.from({ length: 600 }, () => unique());
+    const values = keys.map((_, i) => (i % 3 === 0 ? null : Buffer.from(Array.from({ length: 1 + (i % 50) }, (_, j) => (i * 7 + j) & 0xff))));
+    await Promise.all(keys.map((key, i) => (values[i] ? pool.set(key, values[i]!, 0) : undefined)));
+    const got = await pool.getMany(keys);
+    expect(got).toHaveLength(keys.length);
+    got.forEach((copy, i) => {
+      if (values[i] === null) expect(copy).toBeNull();
+      else expect(Buffer.compare(copy as Buffer, values[i]!)).toBe(0);
+    });
+  });
+
+  test('getMany shares the connection with memjs\'s own requests: every reply reaches its caller', async () => {
+    const keys = Array.from({ length: 300 }, () => unique());
+    await Promise.all(keys.map((key) => pool.set(key, Buffer.from(`v-${key}`), 0)));
+    // Interleave: memjs's get() and sets in flight alongside getMany rounds, all on one connection.
+    const [many, singles, more] = await Promise.all([
+      pool.getMany(keys),
+      Promise.all(keys.slice(0, 50).map((key) => pool.get(key))),
+      pool.getMany([...keys].reverse()),
+    ]);
+    expect(many.map((copy) => (copy as Buffer).toString())).toEqual(keys.map((key) => `v-${key}`));
+    expect(singles.map((copy) => copy!.toString())).toEqual(keys.slice(0, 50).map((key) => `v-${key}`));
+    expect(more.map((copy) => (copy as Buffer).toString())).toEqual([...keys].reverse().map((key) => `v-${key}`));
+  });
+
   test('a value too large is refused without marking the server down', async () => {
     await expect(pool.set(unique(), Buffer.alloc(2 * 1024 * 1024), 0)).rejects.toBeInstanceOf(CacheError);
     expect(pool.health()[testServers()]).toBe('up');
@@ -80,6 +106,19 @@ describe('MemcachePool faults', () => {
     expect(Date.now() - started).toBeLessThan(300 + 500);
     pool.close();
     await server.close();
+  });
+
+  test('getMany against a server that never answers, or closes mid-request: every key fails, within the timeout', async () => {
+    for (const server of [await silentServer(), await closingServer()]) {
+      const pool = new MemcachePool([server.address], options);
+      const started = Date.now();
+      const results = await pool.getMany(['a', 'b', 'c']);
+      expect(Date.now() - started).toBeLessThan(300 + 500);
+      for (const result of results) expect(result).toBeInstanceOf(CacheError);
+      expect(pool.health()[server.address]).toBe('down');
+      pool.close();
+      await server.close();
+    }
   });
 
   test('nothing listening: refused at once', async () => {
