@@ -35,8 +35,8 @@ export class MemcachePool implements Cache {
 
   /**
    * A batch read's round without a promise per key: per server, one callEach (one deadline, one writev, one
-   * promise), and per key only memjs's callback. get() per key costs several promises and closures each, which
-   * made a cache-hot batch spend more time in microtasks and garbage collection than in memjs.
+   * promise), and per key one request from sendGet with its callback. get() per key costs several promises and
+   * closures each, which made a cache-hot batch spend more time in microtasks and garbage collection than memjs.
    */
   getMany(keys: readonly string[]): Promise<(Buffer | null | CacheError)[]> {
     return this.eachByNode('get', keys, (key) => key, sendGet);
@@ -139,11 +139,17 @@ interface MemjsServer {
   onError(seq: number, handle: (error: Error) => void): void;
 }
 
-/** The parts of memjs's client (not in its typings) sendGet uses. */
+/** The parts of memjs's client (not in its typings) this module uses. */
 interface MemjsClientInternals {
   servers: MemjsServer[];
   seq: number;
   incrSeq(): void;
+}
+
+/** memjs's internals of a MemcacheNode's client, which has exactly one server. */
+function internals(client: memjs.Client): { client: MemjsClientInternals; server: MemjsServer } {
+  const inner = client as unknown as MemjsClientInternals;
+  return { client: inner, server: inner.servers[0]! };
 }
 
 const REQUEST_HEADER_BYTES = 24;
@@ -154,8 +160,7 @@ const REQUEST_HEADER_BYTES = 24;
  * cost of a cache-hot batch (README, "memcached"). Only for a client with one server (MemcacheNode's).
  */
 function sendGet(client: memjs.Client, key: string, done: (error: Error | null, value: Buffer | null) => void): void {
-  const memjsClient = client as unknown as MemjsClientInternals;
-  const server = memjsClient.servers[0]!;
+  const { client: memjsClient, server } = internals(client);
   memjsClient.incrSeq();
   const seq = memjsClient.seq >>> 0;
   const keyBytes = Buffer.byteLength(key);
@@ -258,8 +263,7 @@ class MemcacheNode {
   /** See MemcachePool.connect. memjs connects on a server's first request only; its `sock` is how it does that. */
   connectEarly(): void {
     if (Date.now() < this.downUntil) return;
-    const server = (this.connect() as unknown as { servers?: MemjsServer[] }).servers?.[0];
-    server?.sock(false, () => undefined);
+    internals(this.connect()).server.sock(false, () => undefined);
   }
 
   /**
@@ -277,7 +281,7 @@ class MemcacheNode {
     if (!round) {
       const started = new Round(this.options.timeoutMs);
       round = this.current = started;
-      const socket = (client as unknown as { servers?: MemjsServer[] }).servers?.[0]?._socket;
+      const socket = internals(client).server._socket;
       const cork = socket && !socket.destroyed && !socket.connecting;
       if (cork) socket.cork();
       process.nextTick(() => {
