@@ -8,6 +8,7 @@ import { CacheError, UsageError } from './errors.js';
 import type { IO } from './io.js';
 import { CacheAsideStore } from './store/cache-aside.js';
 import { overallState } from './store/cache.js';
+import { canonicalServers, type PoolRecord } from './store/pool.js';
 import type { MemcachePool } from './store/memcache.js';
 import { SqliteStore } from './store/sqlite.js';
 
@@ -25,6 +26,9 @@ export class Context implements CommandContext {
   readonly now: () => number;
   private opened: Promise<CacheAsideStore> | null = null;
   private cacheNoticeShown = false;
+  /** The pool record text last named in a mismatch notice: one notice per record, not per command. */
+  private poolNoticeFor: string | undefined;
+  private policy: CacheAsideStore | null = null;
   /** The open store's memcached pool, kept so a long session can read and refresh its health. */
   private cachePool: MemcachePool | null = null;
 
@@ -59,7 +63,7 @@ export class Context implements CommandContext {
    * open or before any call. Any server down makes the whole cache 'down' (its keys are served from SQLite).
    */
   cacheState(): 'off' | 'up' | 'down' | 'unknown' {
-    if (!this.config.cacheEnabled) return 'off';
+    if (!this.config.cacheEnabled || this.policy?.usingPool === false) return 'off';
     return overallState(this.cachePool?.health() ?? {});
   }
 
@@ -72,6 +76,7 @@ export class Context implements CommandContext {
     const opened = this.opened;
     this.opened = null;
     this.cachePool = null;
+    this.policy = null;
     if (opened) await (await opened.catch(() => null))?.close();
   }
 
@@ -96,20 +101,35 @@ export class Context implements CommandContext {
     const store = opened.value;
     const cache = connected.value;
     this.cachePool = cache;
-    return new CacheAsideStore(store, cache, {
+    this.policy = new CacheAsideStore(store, cache, {
       now: this.now,
       onCacheFault: this.options.onCacheFault ?? ((error) => this.noticeOnce(error)),
+      onPoolMismatch: (recorded, configured) => this.poolNotice(recorded, configured),
     });
+    return this.policy;
   }
 
   private async connectCache(): Promise<MemcachePool> {
     const { MemcachePool } = await import('./store/memcache.js');
-    const pool = new MemcachePool(this.config.servers, {
+    const pool = new MemcachePool(canonicalServers(this.config.servers), {
       timeoutMs: this.config.cacheTimeoutMs,
       retryAfterMs: this.options.cacheRetryAfterMs ?? 2000,
     });
     pool.connect();
     return pool;
+  }
+
+  /** One line naming both lists and the command that changes the pool, once per recorded pool. */
+  private poolNotice(recorded: PoolRecord | null, configured: readonly string[]): void {
+    const key = recorded ? JSON.stringify(recorded) : '';
+    if (this.poolNoticeFor === key) return;
+    this.poolNoticeFor = key;
+    const mine = configured.join(',');
+    const theirs = recorded ? `${recorded.servers.join(',')} (epoch ${recorded.epoch})` : 'unreadable';
+    this.io.err(
+      `${this.io.errColour.yellow('tbase: notice:')} memcached servers ${mine} are not the pool this database records, ` +
+        `${theirs}; answering from SQLite without memcached (to make them the pool: tbase cache pool set ${mine})`,
+    );
   }
 
   private noticeOnce(error: CacheError): void {

@@ -8,6 +8,7 @@ import { isUtf8 } from 'node:buffer';
 import type { CommandResult } from './commands/types.js';
 import { ExitCode, exitCodeOf, messageOf, NotFoundError } from './errors.js';
 import type { IO, OutputMode } from './io.js';
+import type { PoolState } from './store/cache-aside.js';
 import type { Entry } from './store/sqlite.js';
 
 export interface RenderContext {
@@ -50,6 +51,8 @@ export async function renderResult(ctx: RenderContext, command: string, result: 
       // The export document is JSON already: the same text with or without --json.
       for await (const chunk of result.chunks('lines')) await io.out(chunk);
       return;
+    case 'pool':
+      return renderPool(ctx, command, result);
     case 'imported':
       if (mode === 'json') return json({ count: result.count, overwritten: result.overwritten });
       if (mode === 'human') return io.out(`${c.green('Imported')} ${result.count} ${result.count === 1 ? 'entry' : 'entries'}${c.dim(` (${result.overwritten} overwritten)`)}\n`);
@@ -98,6 +101,7 @@ export function statsFields(result: Extract<CommandResult, { kind: 'stats' }>): 
     ['servers', Object.entries(stats.servers).map(([s, state]) => `${s} (${state})`).join(', ') || '-'],
     ['hits', stats.hits],
     ['misses', stats.misses],
+    ...poolFields(stats.pool),
   ];
   return fields.map(([name, value]) => [name, String(value ?? 'unknown')]);
 }
@@ -115,6 +119,36 @@ async function renderStats(ctx: RenderContext, command: string, result: Extract<
   const paint = (name: string, value: string) =>
     name === 'cache' ? (value === 'up' ? c.green(value) : value === 'down' ? c.red(value) : c.yellow(value)) : value;
   return io.out(rows.map(([name, value]) => `${c.bold(name.replace(/_/g, ' ').padEnd(width))}  ${paint(name, value)}\n`).join(''));
+}
+
+/** `cache pool` in JSON: the recorded pool (null: none), this process's servers, and for `set` what changed. */
+export function poolJson({ pool, change }: Extract<CommandResult, { kind: 'pool' }>) {
+  return { ...pool, ...(change ? { changed: change.changed, previous: change.before } : {}) };
+}
+
+/** The pool as named text fields (stats and `cache pool` share them). */
+export function poolFields(pool: PoolState): [string, string | number][] {
+  return [
+    ['pool', pool.recorded?.servers.join(',') ?? '-'],
+    ['pool_epoch', pool.recorded?.epoch ?? '-'],
+    ['pool_hashing', pool.recorded?.hashing ?? '-'],
+    ['configured_servers', pool.configured.join(',') || '-'],
+    ['pool_in_use', pool.using ? 'yes' : 'no'],
+  ];
+}
+
+async function renderPool(ctx: RenderContext, command: string, result: Extract<CommandResult, { kind: 'pool' }>) {
+  const { io, mode } = ctx;
+  const { pool, change } = result;
+  if (mode === 'json') return io.out(`${JSON.stringify({ ok: true, command, ...ctx.extra, ...poolJson(result) })}\n`);
+  const rows = poolFields(pool).map(([name, value]) => [name, String(value)] as const);
+  if (mode === 'plain') return io.out(rows.map(([name, value]) => `${name}\t${value}\n`).join(''));
+  const c = io.colour;
+  let head = '';
+  if (change && !change.changed) head = `${c.dim('unchanged: that is the recorded pool already')}\n`;
+  else if (change) head = `${c.green('Pool changed')} ${c.dim(`(epoch ${pool.recorded?.epoch}; the new pool starts with an empty cache)`)}\n`;
+  const width = Math.max(...rows.map(([name]) => name.length));
+  return io.out(head + rows.map(([name, value]) => `${c.bold(name.replace(/_/g, ' ').padEnd(width))}  ${value}\n`).join(''));
 }
 
 /** The message on stderr, and in JSON mode the error object on stdout, for a failed command. */

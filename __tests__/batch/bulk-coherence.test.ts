@@ -4,7 +4,6 @@
  * outbox rules of COHERENCE.md, and the races forced with a controllable double around the real cache.
  */
 import { CacheAsideStore } from '../../src/store/cache-aside.js';
-import { cacheKey } from '../../src/store/cache.js';
 import { MemcachePool } from '../../src/store/memcache.js';
 import { SqliteStore, type Write } from '../../src/store/sqlite.js';
 import { ControlledCache } from '../helpers/controlled-cache.js';
@@ -59,7 +58,7 @@ describe('applyWrites', () => {
     // 'a' is now deleted but its invalidation is still pending: a fresh insert of it must owe one too.
     const third = await store.applyWrites([set('a', '5')], now);
     expect(third.owed.map((o: { key: string; id: number }) => o.key)).toEqual(['a']);
-    expect((await store.pendingInvalidations(10)).map((p) => p.key)).toEqual(['a', 'a']);
+    expect((await store.pendingInvalidations(10)).pending.map((p) => p.key)).toEqual(['a', 'a']);
     expect(new Set([...second.owed, ...third.owed].map((o: { key: string; id: number }) => o.id)).size).toBe(2);
   });
 });
@@ -92,7 +91,7 @@ describe('getMany / writeGroup with real memcached', () => {
     const [after] = await policy.getMany(['race']);
     expect(text(after!.entry)).toBe('new');
     // memcached holds the writer's tombstone: the late add was refused.
-    expect((await cache.real.get(cacheKey(policy.store.namespaceId, 'race')))?.toString()).toBe('T');
+    expect((await cache.real.get(policy.copyKey('race')!))?.toString()).toBe('T');
   });
 
   test('a group written while memcached is unreachable is invalidated before the next cached read', async () => {
@@ -101,7 +100,7 @@ describe('getMany / writeGroup with real memcached', () => {
     await policy.getMany(['p', 'q']); // cached
     cache.down = true;
     await policy.write([set('p', 'new'), del('q')]);
-    expect((await policy.store.pendingInvalidations(10)).map((p) => p.key).sort()).toEqual(['p', 'q']);
+    expect((await policy.store.pendingInvalidations(10)).pending.map((p) => p.key).sort()).toEqual(['p', 'q']);
     cache.down = false;
     // Another process, cache up: it replays the outbox before trusting any copy.
     const other = await open(path);

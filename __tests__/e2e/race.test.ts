@@ -88,9 +88,9 @@ test('read-after-write and no stale survivor, across processes', async () => {
   const store = await SqliteStore.open(db, 10000);
   const pool = new MemcachePool([testServers()], { timeoutMs: 1000, retryAfterMs: 0 });
   const policy = new CacheAsideStore(store, pool, { now: Date.now, onCacheFault: () => undefined });
-  expect(await store.pendingInvalidations(10)).toEqual([]);
+  expect((await store.pendingInvalidations(10)).pending).toEqual([]);
   for (const key of everyKey) {
-    const copy = await pool.get(cacheKey(store.namespaceId, key));
+    const copy = await pool.get(cacheKey(store.namespaceId, 1, key));
     const row = await store.read(key, Date.now());
     if (copy === null || copy[0] === 0x54 /* tombstone */) continue;
     expect({ key, cached: copy.subarray(9).toString() }).toEqual({ key, cached: row?.value.toString() });

@@ -21,7 +21,7 @@ async function staleCopies(db: string, server: string): Promise<string[]> {
   const pool = new MemcachePool([server], { timeoutMs: 1000, retryAfterMs: 0 });
   const stale: string[] = [];
   for (const key of KEYS) {
-    const copy = await pool.get(cacheKey(store.namespaceId, key));
+    const copy = await pool.get(cacheKey(store.namespaceId, 1, key));
     if (copy === null || copy[0] === 0x54) continue;
     const row = await store.read(key, Date.now());
     if (!row || !row.value.equals(copy.subarray(9))) stale.push(key);

@@ -62,10 +62,10 @@ test(`${PROCESSES} batch processes × ${OPS} mixed commands on overlapping keys`
     for (const key of SHARED) {
       const row = await store.read(key, Date.now());
       if (row) expect(written.has(row.value.toString())).toBe(true);
-      const copy = await pool.get(cacheKey(store.namespaceId, key));
+      const copy = await pool.get(cacheKey(store.namespaceId, 1, key));
       if (copy && copy[0] !== 0x54) expect({ key, cached: copy.subarray(9).toString() }).toEqual({ key, cached: row?.value.toString() });
     }
-    expect(await store.pendingInvalidations(10)).toEqual([]);
+    expect((await store.pendingInvalidations(10)).pending).toEqual([]);
   } finally {
     pool.close();
     await store.close();

@@ -30,7 +30,7 @@ async function setup(path = tempDbPath(), now: () => number = Date.now): Promise
 
 /** What memcached holds for a key, read straight from it. */
 async function rawCopy(s: Setup, key: string): Promise<string | null> {
-  const raw = await s.cache.real.get(cacheKey(s.policy.store.namespaceId, key));
+  const raw = await s.cache.real.get(cacheKey(s.policy.store.namespaceId, 1, key));
   if (raw === null) return null;
   return raw[0] === 0x54 ? 'TOMBSTONE' : raw.subarray(9).toString();
 }

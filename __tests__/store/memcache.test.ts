@@ -1,4 +1,4 @@
-import { cacheKey } from '../../src/store/cache.js';
+import { cacheKey, placementOf } from '../../src/store/cache.js';
 import { MemcachePool } from '../../src/store/memcache.js';
 import { CacheError } from '../../src/errors.js';
 import { closingServer, silentServer } from '../helpers/fake-servers.js';
@@ -11,14 +11,23 @@ const unique = () => `test-${process.pid}-${Date.now()}-${counter++}`;
 
 describe('cacheKey', () => {
   test('keeps short printable keys readable and hashes everything memcached cannot take', () => {
-    expect(cacheKey('ns', 'user:42')).toBe('tb:ns:user:42');
+    expect(cacheKey('ab12', 3, 'user:42')).toBe('tb:ab12.3:user:42');
     for (const key of ['with space', 'tab\tkey', 'ключ', '🔑', 'x'.repeat(300), 'nl\n']) {
-      const k = cacheKey('ns', key);
-      expect(k).toMatch(/^tb:ns#[A-Za-z0-9_-]{43}$/);
+      const k = cacheKey('ab12', 3, key);
+      expect(k).toMatch(/^tb:ab12\.3#[A-Za-z0-9_-]{43}$/);
       expect(Buffer.byteLength(k)).toBeLessThanOrEqual(250);
     }
-    expect(cacheKey('ns', 'a b')).not.toBe(cacheKey('ns', 'a  b'));
-    expect(cacheKey('one', 'k')).not.toBe(cacheKey('two', 'k'));
+    expect(cacheKey('ab12', 1, 'a b')).not.toBe(cacheKey('ab12', 1, 'a  b'));
+    expect(cacheKey('ab12', 1, 'k')).not.toBe(cacheKey('cd34', 1, 'k'));
+    // Epochs never share a copy, and no key of one reads as a key of another or of the pre-epoch format.
+    expect(cacheKey('ab12', 1, '2:k')).not.toBe(cacheKey('ab12', 12, 'k'));
+    expect(cacheKey('ab12', 1, 'k')).not.toBe('tb:ab12:k');
+  });
+
+  test('placement ignores the epoch: a key keeps its server from one epoch to the next', () => {
+    expect(placementOf(cacheKey('ab12', 1, 'user:42'))).toBe(placementOf(cacheKey('ab12', 977, 'user:42')));
+    expect(placementOf(cacheKey('ab12', 1, 'ключ'))).toBe(placementOf(cacheKey('ab12', 2, 'ключ')));
+    expect(placementOf(cacheKey('ab12', 1, 'a'))).not.toBe(placementOf(cacheKey('ab12', 1, 'b')));
   });
 });
 

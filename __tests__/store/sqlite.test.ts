@@ -66,10 +66,10 @@ describe('SqliteStore', () => {
     expect(await keysOwed([{ op: 'delete', key: 'a' }])).toEqual({ existed: [true], owed: ['a'] });
     // The delete's invalidation is still pending: a fresh insert of the same key must owe one too.
     expect(await keysOwed([set('a', '3')])).toEqual({ existed: [false], owed: ['a'] });
-    const pending = await store.pendingInvalidations(10);
+    const { pending } = await store.pendingInvalidations(10);
     expect(pending.map((p) => p.key)).toEqual(['a', 'a', 'a']);
     await store.clearInvalidations(pending.map((p) => p.id));
-    expect(await store.pendingInvalidations(10)).toEqual([]);
+    expect((await store.pendingInvalidations(10)).pending).toEqual([]);
     expect(await keysOwed([{ op: 'delete', key: 'nope' }])).toEqual({ existed: [false], owed: [] });
     await store.close();
   });

@@ -7,7 +7,7 @@
  *   delete              OK
  *   ttl                 whole seconds left, or -1 when the key never expires
  *   list                one line: the entries TAB-separated, each `key<TAB>value` (--keys-only: `key`), escaped
- *   stats               one line: `name=value` fields, TAB-separated
+ *   stats, cache pool   one line: `name=value` fields, TAB-separated
  *   export              the export document on one line
  *   key not found       \N   (get, delete, ttl; never printed for a value: escaping turns a backslash into \\)
  *   any failure         \E <kind>  (kind: usage or storage); the message, with the line number, on stderr
@@ -15,7 +15,7 @@
  */
 import type { CommandResult } from '../commands/types.js';
 import { exitCodeOf, ExitCode, messageOf, NotFoundError } from '../errors.js';
-import { escapeBytes, escapeText, statsFields, ttlSeconds, valueFields } from '../render.js';
+import { escapeBytes, escapeText, poolFields, poolJson, statsFields, ttlSeconds, valueFields } from '../render.js';
 
 export const NOT_FOUND_LINE = '\\N';
 export const ERROR_LINE = '\\E';
@@ -32,7 +32,9 @@ export function plainLine(result: CommandResult, now: number): string | undefine
     case 'ttl':
       return String(result.expiresAt === null ? -1 : ttlSeconds(result.expiresAt, now));
     case 'stats':
-      return statsFields(result).map(([name, value]) => `${name}=${escapeText(value)}`).join('\t');
+      return namedFields(statsFields(result));
+    case 'pool':
+      return namedFields(poolFields(result.pool));
     default:
       return undefined;
   }
@@ -52,9 +54,15 @@ export function jsonLine(command: string, line: number, result: CommandResult, n
       return JSON.stringify({ ...head, key: result.key, ttl: ttlSeconds(result.expiresAt, now) });
     case 'imported':
       return JSON.stringify({ ...head, count: result.count, overwritten: result.overwritten });
+    case 'pool':
+      return JSON.stringify({ ...head, ...poolJson(result) });
     default:
       return undefined;
   }
+}
+
+function namedFields(fields: [string, string | number][]): string {
+  return fields.map(([name, value]) => `${name}=${escapeText(String(value))}`).join('\t');
 }
 
 export function plainErrorLine(error: unknown): string {

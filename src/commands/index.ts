@@ -8,6 +8,7 @@ import { statsCommand } from './stats.js';
 import { ttlCommand } from './ttl.js';
 import { exportCommand } from './export.js';
 import { importCommand } from './import.js';
+import { cacheCommand } from './cache.js';
 
 export const commands: CommandSpec<any>[] = [
   setCommand,
@@ -18,4 +19,5 @@ export const commands: CommandSpec<any>[] = [
   ttlCommand,
   exportCommand,
   importCommand,
+  cacheCommand,
 ];

@@ -4,7 +4,7 @@
  * Commands never print: renderers in render.ts turn results into text.
  */
 import type { Config } from '../config.js';
-import type { CacheAsideStore, CacheAsideStats } from '../store/cache-aside.js';
+import type { CacheAsideStore, CacheAsideStats, PoolChange, PoolState } from '../store/cache-aside.js';
 import type { Entry } from '../store/sqlite.js';
 import type { IO } from '../io.js';
 import type { ExportLayout } from '../transfer/format.js';
@@ -13,6 +13,8 @@ export interface ArgumentSpec {
   name: string;
   required: boolean;
   description: string;
+  /** The only words the argument takes (Tab completes them). */
+  choices?: string[];
 }
 
 export interface OptionSpec {
@@ -54,4 +56,5 @@ export type CommandResult =
   | { kind: 'stats'; stats: CacheAsideStats; dbPath: string }
   | { kind: 'ttl'; key: string; expiresAt: number | null }
   | { kind: 'exported'; chunks: (layout: ExportLayout) => AsyncIterable<string> }
-  | { kind: 'imported'; count: number; overwritten: number };
+  | { kind: 'imported'; count: number; overwritten: number }
+  | { kind: 'pool'; pool: PoolState; change: PoolChange | null };

@@ -10,6 +10,7 @@ export type CompletionTarget =
   | { kind: 'command'; prefix: string }
   | { kind: 'key'; prefix: string }
   | { kind: 'option'; prefix: string; options: string[] }
+  | { kind: 'choice'; prefix: string; choices: string[] }
   | { kind: 'none' };
 
 export interface Completion {
@@ -42,6 +43,7 @@ export function completionTarget(line: string): CompletionTarget {
     return { kind: 'option', prefix: scan.current, options: optionNames(spec) };
   }
   const arg = spec.args[splitArgs(spec, rest).positional.length];
+  if (arg?.choices) return { kind: 'choice', prefix: scan.current, choices: arg.choices };
   return arg && (arg.name === 'key' || arg.name === 'prefix') ? { kind: 'key', prefix: scan.current } : { kind: 'none' };
 }
 
@@ -73,6 +75,8 @@ function candidatesFor(target: Exclude<CompletionTarget, { kind: 'none' }>, keys
     }
     case 'option':
       return target.options.filter((name) => name.startsWith(target.prefix));
+    case 'choice':
+      return target.choices.filter((word) => word.startsWith(target.prefix));
     case 'key':
       return keys.filter((key) => key.startsWith(target.prefix));
   }

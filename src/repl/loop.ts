@@ -300,6 +300,9 @@ class Repl {
     const servers = this.config.servers.join(', ');
     switch (this.ctx.cacheState()) {
       case 'off':
+        if (this.config.cacheEnabled) {
+          return c.dim(`off: ${servers} are not the pool this database records (see \`cache pool\`); answering from SQLite`);
+        }
         return c.dim('off (--no-cache): every command is answered from SQLite');
       case 'up':
         return `${c.green('up')} ${c.dim(servers)}`;

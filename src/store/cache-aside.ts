@@ -12,15 +12,25 @@
  *   that a writer has replaced. After a fill the row is read again; if it changed, the copy is dropped with a
  *   tombstone (a delete could remove a writer's tombstone and reopen the window).
  * Copies carry the key's expiry, so a copy is never served after its key has expired.
+ * Pool: copies live on the pool the database records (pool.ts), under its epoch. Every cache read learns the
+ *   record from the outbox query it makes anyway, and every write from its own transaction; an operation uses the
+ *   cache only when that record is this process's servers, and then under that record's epoch. Otherwise it reads
+ *   SQLite and leaves its invalidations in the outbox for a process on the recorded pool to deliver.
  */
 import { CacheError } from '../errors.js';
 import { cacheKey, MAX_CACHED_BYTES, MAX_TTL_SECONDS, overallState, type Cache } from './cache.js';
+import { decodePoolRecord, encodePoolRecord, newPoolRecord, usesPool, type PoolRecord } from './pool.js';
 import type { Entry, SqliteStore, StoreStats, Write } from './sqlite.js';
 
 export interface CacheAsideOptions {
   now: () => number;
   /** Called for every cache failure; the caller decides how loudly to say so. */
   onCacheFault: (error: CacheError) => void;
+  /**
+   * Called when an operation finds the recorded pool is not this process's servers (null: no readable record),
+   * each time it does; the caller decides how often to say so.
+   */
+  onPoolMismatch?: (recorded: PoolRecord | null, configured: readonly string[]) => void;
   /** A row older than this is never used to fill the cache (it must land while any tombstone still lives). */
   fillWindowMs?: number;
   /** memcached expiry has one-second granularity: a TTL of N lives between N-1 and N seconds. */
@@ -42,8 +52,26 @@ export interface Counters {
   rejectedFills: number;
 }
 
+export interface PoolState {
+  /** The pool the database records; null before any process used memcached on it. */
+  recorded: PoolRecord | null;
+  /** This process's servers (canonical); empty with --no-cache. */
+  configured: string[];
+  /** Whether this process reads and fills copies on the recorded pool. */
+  using: boolean;
+}
+
+export interface PoolChange {
+  /** The pool recorded before (null: none). */
+  before: PoolRecord | null;
+  /** False when the new list was the recorded pool already: nothing changed, no new epoch. */
+  changed: boolean;
+}
+
 export interface CacheAsideStats extends StoreStats {
+  /** 'off' with --no-cache, and also while the recorded pool is not this process's servers. */
   cache: 'off' | 'up' | 'down' | 'unknown';
+  pool: PoolState;
   servers: Record<string, 'up' | 'down' | 'unknown'>;
   /** Hits and misses of every process on this database, as far as memcached has kept count. */
   hits: number | null;
@@ -64,11 +92,19 @@ const INVALIDATE_PAGE = 1000;
  */
 const GET_PIPELINE = 256;
 
+/** The cache as one operation may use it: the recorded pool's epoch, when the pool is this process's servers. */
+interface CacheScope {
+  cache: Cache;
+  epoch: number;
+}
+
 export class CacheAsideStore {
   readonly counters: Counters = { hits: 0, misses: 0, fills: 0, refusedFills: 0, rejectedFills: 0 };
   private readonly fillWindowMs: number;
   private readonly tombstoneTtlSeconds: number;
   private flushed: Pick<Counters, 'hits' | 'misses'> = { hits: 0, misses: 0 };
+  /** The last pool record text an operation saw, and what it means here (decoded once per change). */
+  private lastPool: { text: string; scope: CacheScope | null } | null = null;
 
   constructor(
     readonly store: SqliteStore,
@@ -82,6 +118,18 @@ export class CacheAsideStore {
 
   get cacheEnabled(): boolean {
     return this.cache !== null;
+  }
+
+  /** Whether the last operation could use the recorded pool (undefined before any, and with --no-cache false). */
+  get usingPool(): boolean | undefined {
+    if (!this.cache) return false;
+    return this.lastPool ? this.lastPool.scope !== null : undefined;
+  }
+
+  /** The memcached key holding `key`'s copy under the pool last seen, or null when this process uses no cache. */
+  copyKey(key: string): string | null {
+    const scope = this.lastPool?.scope;
+    return scope ? cacheKey(this.store.namespaceId, scope.epoch, key) : null;
   }
 
   async get(key: string): Promise<Lookup> {
@@ -105,8 +153,11 @@ export class CacheAsideStore {
    * each write found its key live.
    */
   async write(writes: Write[]): Promise<boolean[]> {
-    const { existed, owed } = await this.store.applyWrites(writes, this.options.now());
-    if (this.cache && owed.length > 0) await this.invalidatePaged(this.cache, owed);
+    const { existed, owed, pool } = await this.store.applyWrites(writes, this.options.now());
+    // The pool as the transaction saw it holds the copies this write must invalidate (a pool change is a write
+    // transaction too: no write commits on the old pool after it).
+    const scope = await this.scopeFor(pool);
+    if (scope && owed.length > 0) await this.invalidatePaged(scope, owed);
     return existed;
   }
 
@@ -125,9 +176,9 @@ export class CacheAsideStore {
   }
 
   async stats(): Promise<CacheAsideStats> {
-    const storeStats = await this.store.stats(this.options.now());
-    const base = { ...storeStats, process: { ...this.counters } };
-    const cache = this.cache;
+    const [storeStats, { pool, scope }] = await Promise.all([this.store.stats(this.options.now()), this.readPool()]);
+    const base = { ...storeStats, pool, process: { ...this.counters } };
+    const cache = scope?.cache;
     if (!cache) return { ...base, cache: 'off', servers: {}, hits: null, misses: null };
     await Promise.all([this.flushCounters(), cache.probe()]);
     // A counter memcached has never seen (or evicted) reads as 0; an unreachable one as null (unknown).
@@ -140,9 +191,41 @@ export class CacheAsideStore {
     return { ...base, cache: overallState(servers), servers, hits: hits ?? null, misses: misses ?? null };
   }
 
-  /** Adds this process's hits and misses to the database's shared counters in memcached. */
+  /** The recorded pool, read now, and whether this process uses it. */
+  async poolState(): Promise<PoolState> {
+    return (await this.readPool()).pool;
+  }
+
+  private async readPool(): Promise<{ pool: PoolState; scope: CacheScope | null }> {
+    const text = await this.store.pool();
+    const scope = await this.scopeFor(text, { record: false, notify: false });
+    const configured = this.cache ? [...this.cache.servers] : [];
+    return { pool: { recorded: decodePoolRecord(text), configured, using: scope !== null }, scope };
+  }
+
+  /**
+   * Makes `servers` the recorded pool under the next epoch (the new pool starts cold: no copy made under an older
+   * epoch is read again). Invalidations still in the outbox stay there and are delivered by the first process on
+   * the new pool before its first read. The same set again changes nothing.
+   */
+  async changePool(servers: readonly string[]): Promise<PoolChange> {
+    let before: PoolRecord | null = null;
+    let changed = false;
+    await this.store.changePool((current) => {
+      before = decodePoolRecord(current);
+      // An unreadable record (edited by hand) hides which epochs were used: seconds since 1970 are above any.
+      const epoch = before ? before.epoch + 1 : current === null ? 1 : Math.floor(Date.now() / 1000);
+      const next = newPoolRecord(servers, epoch);
+      if (before && usesPool(before, next.servers)) return null;
+      changed = true;
+      return encodePoolRecord(next);
+    });
+    return { before, changed };
+  }
+
+  /** Adds this process's hits and misses to the database's shared counters on its recorded pool. */
   async flushCounters(): Promise<void> {
-    const cache = this.cache;
+    const cache = this.lastPool?.scope?.cache;
     if (!cache) return;
     for (const name of ['hits', 'misses'] as const) {
       const delta = this.counters[name] - this.flushed[name];
@@ -157,18 +240,18 @@ export class CacheAsideStore {
    * rows read within the fill window, then validated by a re-read and tombstoned on mismatch. Input order kept.
    */
   async getMany(keys: string[]): Promise<Lookup[]> {
-    const cache = (await this.replayInvalidations()) ? this.cache : null;
+    const scope = await this.replayInvalidations();
     const unique = [...new Set(keys)];
     const answers = new Map<string, Lookup>();
     let missed = unique;
-    if (cache) {
+    if (scope) {
       missed = [];
       const copies: (Buffer | null)[] = [];
       // A bounded number in flight: memjs pipelines them on one connection, but thousands at once only queue up
       // behind each other and run into the per-call timeout.
       for (let i = 0; i < unique.length; i += GET_PIPELINE) {
         const page = unique.slice(i, i + GET_PIPELINE);
-        for (const copy of await this.readCopies(cache, page)) copies.push(copy);
+        for (const copy of await this.readCopies(scope, page)) copies.push(copy);
       }
       const now = this.options.now();
       unique.forEach((key, i) => {
@@ -187,22 +270,22 @@ export class CacheAsideStore {
       const readAt = this.options.now();
       const rows = await this.store.readMany(missed, readAt);
       for (const key of missed) answers.set(key, { entry: rows.get(key), source: 'store' });
-      if (cache && this.options.now() - readAt < this.fillWindowMs) {
-        await this.fillMany(cache, [...rows.values()].filter(copyFits), readAt);
+      if (scope && this.options.now() - readAt < this.fillWindowMs) {
+        await this.fillMany(scope, [...rows.values()].filter(copyFits), readAt);
       }
     }
     return keys.map((key) => answers.get(key)!);
   }
 
   /** One pipelined round of cache reads; a key the cache could not answer reads as absent (a miss). */
-  private async readCopies(cache: Cache, keys: string[]): Promise<(Buffer | null)[]> {
-    return this.reportFaults(await cache.getMany(keys.map((key) => cacheKey(this.store.namespaceId, key))));
+  private async readCopies({ cache, epoch }: CacheScope, keys: string[]): Promise<(Buffer | null)[]> {
+    return this.reportFaults(await cache.getMany(keys.map((key) => cacheKey(this.store.namespaceId, epoch, key))));
   }
 
   /** One pipelined round of fills (`add` only); a fill the cache could not take reads as not stored (null). */
-  private async addCopies(cache: Cache, entries: Entry[], readAt: number): Promise<(boolean | null)[]> {
+  private async addCopies({ cache, epoch }: CacheScope, entries: Entry[], readAt: number): Promise<(boolean | null)[]> {
     const items = entries.map((entry) => ({
-      key: cacheKey(this.store.namespaceId, entry.key),
+      key: cacheKey(this.store.namespaceId, epoch, entry.key),
       value: encodeCopy(entry),
       ttlSeconds: copyTtlSeconds(entry, readAt),
     }));
@@ -224,22 +307,23 @@ export class CacheAsideStore {
    */
   async importWrites(chunks: AsyncIterable<Write[]>): Promise<{ count: number; overwritten: number }> {
     const outcome = await this.store.applyWriteStream(chunks, this.options.now());
-    if (this.cache && outcome.owed.length > 0) await this.invalidatePaged(this.cache, outcome.owed);
+    const scope = outcome.owed.length > 0 ? await this.scopeFor(outcome.pool) : null;
+    if (scope) await this.invalidatePaged(scope, outcome.owed);
     return { count: outcome.writes, overwritten: outcome.existed };
   }
 
   /** invalidate() in pages, so a huge import never has more than a page of memcached calls in flight. */
-  private async invalidatePaged(cache: Cache, owed: { id: number; key: string }[]): Promise<void> {
-    for (let i = 0; i < owed.length; i += INVALIDATE_PAGE) await this.invalidate(cache, owed.slice(i, i + INVALIDATE_PAGE));
+  private async invalidatePaged(scope: CacheScope, owed: { id: number; key: string }[]): Promise<void> {
+    for (let i = 0; i < owed.length; i += INVALIDATE_PAGE) await this.invalidate(scope, owed.slice(i, i + INVALIDATE_PAGE));
   }
 
-  private async fillMany(cache: Cache, entries: Entry[], readAt: number): Promise<void> {
+  private async fillMany(scope: CacheScope, entries: Entry[], readAt: number): Promise<void> {
     if (entries.length === 0) return;
     const added: (boolean | null)[] = [];
     for (let i = 0; i < entries.length; i += GET_PIPELINE) {
       if (this.options.now() - readAt >= this.fillWindowMs) break; // the rest are too old to fill from
       const page = entries.slice(i, i + GET_PIPELINE);
-      for (const result of await this.addCopies(cache, page, readAt)) added.push(result);
+      for (const result of await this.addCopies(scope, page, readAt)) added.push(result);
     }
     const filled = entries.filter((_, i) => added[i] === true);
     this.counters.refusedFills += added.filter((result) => result === false).length;
@@ -250,11 +334,7 @@ export class CacheAsideStore {
     const again = await this.store.readMany(filled.map((entry) => entry.key), this.options.now());
     const stale = filled.filter((entry) => !sameEntry(again.get(entry.key), entry));
     this.counters.rejectedFills += stale.length;
-    await Promise.all(
-      stale.map((entry) =>
-        this.attempt(() => cache.set(cacheKey(this.store.namespaceId, entry.key), TOMBSTONE, this.tombstoneTtlSeconds)),
-      ),
-    );
+    await Promise.all(stale.map((entry) => this.tombstone(scope, entry.key)));
   }
 
   async close(): Promise<void> {
@@ -265,29 +345,51 @@ export class CacheAsideStore {
   }
 
   /**
-   * Replays invalidations that some write (in any process) committed but could not deliver. Resolves to false
-   * when some are still undelivered: then no cached copy can be trusted and the read goes to SQLite.
+   * Replays invalidations that some write (in any process) committed but could not deliver, and learns the pool
+   * record from the same query. Resolves to the cache this read may use: null when this process has none, when
+   * the recorded pool is not its servers, or when some invalidations are still undelivered (then no cached copy
+   * can be trusted and the read goes to SQLite).
    */
-  private async replayInvalidations(): Promise<boolean> {
-    const cache = this.cache;
-    if (!cache) return false;
+  private async replayInvalidations(): Promise<CacheScope | null> {
+    if (!this.cache) return null;
+    let scope: CacheScope | null | undefined;
     for (;;) {
-      const pending = await this.store.pendingInvalidations(OUTBOX_PAGE);
-      if (pending.length === 0) return true;
-      if (!(await this.invalidate(cache, pending))) return false;
-      if (pending.length < OUTBOX_PAGE) return true;
+      const { pool, pending } = await this.store.pendingInvalidations(OUTBOX_PAGE);
+      scope ??= await this.scopeFor(pool);
+      if (!scope || pending.length === 0) return scope;
+      if (!(await this.invalidate(scope, pending))) return null;
+      if (pending.length < OUTBOX_PAGE) return scope;
     }
   }
 
+  /**
+   * What a pool record (as an operation read it) means for this process: the cache under the record's epoch when
+   * the record is this process's servers, else null. With no record yet, this process records its own pool
+   * (the first to use memcached on a database decides), unless `record` is false; `notify` false keeps a mismatch
+   * quiet (stats and `cache pool` show it in their answer).
+   */
+  private async scopeFor(text: string | null, { record = true, notify = true } = {}): Promise<CacheScope | null> {
+    const cache = this.cache;
+    if (!cache) return null;
+    if (text === null) {
+      if (!record) return null;
+      text = await this.store.recordPool(encodePoolRecord(newPoolRecord(cache.servers, 1)));
+    }
+    if (this.lastPool?.text === text) return this.lastPool.scope;
+    const recorded = decodePoolRecord(text);
+    const scope = recorded && usesPool(recorded, cache.servers) ? { cache, epoch: recorded.epoch } : null;
+    if (!scope && notify) this.options.onPoolMismatch?.(recorded, cache.servers);
+    this.lastPool = { text, scope };
+    return scope;
+  }
+
+  private tombstone({ cache, epoch }: CacheScope, key: string): Promise<void | null> {
+    return this.attempt(() => cache.set(cacheKey(this.store.namespaceId, epoch, key), TOMBSTONE, this.tombstoneTtlSeconds));
+  }
+
   /** Tombstones the keys, then forgets the outbox rows memcached acknowledged. True when all were delivered. */
-  private async invalidate(cache: Cache, owed: { id: number; key: string }[]): Promise<boolean> {
-    const delivered = await Promise.all(
-      owed.map(({ key }) =>
-        this.attempt(() => cache.set(cacheKey(this.store.namespaceId, key), TOMBSTONE, this.tombstoneTtlSeconds)).then(
-          (result) => result !== null,
-        ),
-      ),
-    );
+  private async invalidate(scope: CacheScope, owed: { id: number; key: string }[]): Promise<boolean> {
+    const delivered = await Promise.all(owed.map(({ key }) => this.tombstone(scope, key).then((result) => result !== null)));
     await this.store.clearInvalidations(owed.filter((_, i) => delivered[i]).map(({ id }) => id));
     return delivered.every(Boolean);
   }

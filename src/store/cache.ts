@@ -51,14 +51,27 @@ export const MAX_CACHED_BYTES = 1024 * 1024 - 4096;
 export const MAX_TTL_SECONDS = 30 * 24 * 3600;
 
 /**
- * The memcached key for a user key in a database's namespace. memcached keys are at most 250 bytes and the
- * text protocol forbids spaces and control characters, so anything but short printable ASCII is hashed.
- * ':' marks a plain key and '#' a hashed one, so the two can never collide.
+ * The memcached key for a user key in a database's namespace, under one pool epoch (pool.ts): `tb:<ns>.<epoch>:key`.
+ * memcached keys are at most 250 bytes and the text protocol forbids spaces and control characters, so anything
+ * but short printable ASCII is hashed. ':' marks a plain key and '#' a hashed one, so the two can never collide;
+ * the '.' after the namespace keeps them apart from the keys of releases before the pool record (`tb:<ns>:key`).
  */
-export function cacheKey(namespaceId: string, key: string): string {
-  const plain = `tb:${namespaceId}:${key}`;
+export function cacheKey(namespaceId: string, epoch: number, key: string): string {
+  const plain = `tb:${namespaceId}.${epoch}:${key}`;
   if (plain.length <= 250 && /^[\x21-\x7e]+$/.test(key)) return plain;
-  return `tb:${namespaceId}#${crypto().createHash('sha256').update(key, 'utf8').digest('base64url')}`;
+  return `tb:${namespaceId}.${epoch}#${crypto().createHash('sha256').update(key, 'utf8').digest('base64url')}`;
+}
+
+/**
+ * What decides a cache key's server (placement.ts): the key without its epoch, so a key stays on its server from
+ * one epoch to the next and a pool change of N to N+1 servers moves about 1/(N+1) of the keys.
+ */
+export function placementOf(key: string): string {
+  const dot = key.indexOf('.', 3); // namespace ids are hex: the first '.' ends the namespace
+  if (dot < 0) return key;
+  let end = dot + 1;
+  while (end < key.length && key.charCodeAt(end) >= 0x30 && key.charCodeAt(end) <= 0x39) end++;
+  return key.slice(0, dot) + key.slice(end);
 }
 
 let loadedCrypto: typeof Crypto | undefined;

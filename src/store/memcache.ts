@@ -11,7 +11,8 @@
 import type { Socket } from 'node:net';
 import memjs from 'memjs';
 import { CacheError } from '../errors.js';
-import type { AddItem, Cache } from './cache.js';
+import { placementOf, type AddItem, type Cache } from './cache.js';
+import { Placement } from './placement.js';
 
 export interface MemcacheOptions {
   timeoutMs: number;
@@ -21,12 +22,15 @@ export interface MemcacheOptions {
 
 export class MemcachePool implements Cache {
   private readonly nodes: MemcacheNode[];
+  private readonly placement: Placement;
 
+  /** `servers` in canonical form (pool.ts): placement hashes the names, so every process must spell them alike. */
   constructor(
     readonly servers: readonly string[],
     options: MemcacheOptions,
   ) {
     this.nodes = servers.map((server) => new MemcacheNode(server, options));
+    this.placement = new Placement(servers);
   }
 
   get(key: string): Promise<Buffer | null> {
@@ -115,12 +119,10 @@ export class MemcachePool implements Cache {
     for (const node of this.nodes) node.close();
   }
 
-  /** Keys map to servers by hash, fixed by the server list: a down server's keys go to SQLite, never elsewhere. */
+  /** Keys map to servers by rendezvous hashing of the set: a down server's keys go to SQLite, never elsewhere. */
   private nodeFor(key: string): MemcacheNode {
     if (this.nodes.length === 1) return this.nodes[0]!;
-    let hash = 0x811c9dc5; // FNV-1a
-    for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
-    return this.nodes[(hash >>> 0) % this.nodes.length]!;
+    return this.nodes[this.placement.indexOf(placementOf(key))]!;
   }
 }
 

@@ -1,6 +1,7 @@
 /**
- * The source of truth: one SQLite file holding the entries, the database's cache namespace, and the outbox of
- * cache invalidations that have not reached memcached yet (see cache-aside.ts for why it exists).
+ * The source of truth: one SQLite file holding the entries, the database's cache namespace, the memcached pool
+ * recorded for its copies (pool.ts), and the outbox of cache invalidations that have not reached memcached yet
+ * (see cache-aside.ts for why it exists).
  * No printing here; every failure is a StorageError.
  */
 import type * as Crypto from 'node:crypto';
@@ -34,7 +35,11 @@ export interface StoreStats {
   dbBytes: number;
 }
 
-const SCHEMA_VERSION = 1;
+/**
+ * 2: the pool record (meta 'pool') and epoch-scoped cache keys. A release before it would neither honour the
+ * record nor invalidate the keys this one reads, so the bump makes it refuse the file instead.
+ */
+const SCHEMA_VERSION = 2;
 /** Expired rows removed per write transaction: purging stays cheap and bounded however many have piled up. */
 const PURGE_BATCH = 100;
 
@@ -59,6 +64,8 @@ export class SqliteStore {
     private readonly db: SqliteConnection,
     /** Random id made with the database: prefixes every cache key so databases never see each other's copies. */
     readonly namespaceId: string,
+    /** The pool record's text as it was when the file was opened (null: none recorded yet). */
+    readonly poolAtOpen: string | null,
   ) {}
 
   get path(): string {
@@ -69,8 +76,8 @@ export class SqliteStore {
     prepareFile(path);
     const db = await SqliteConnection.open(path, busyTimeoutMs);
     try {
-      const namespaceId = await initialise(db);
-      return new SqliteStore(db, namespaceId);
+      const { namespaceId, pool } = await initialise(db);
+      return new SqliteStore(db, namespaceId, pool);
     } catch (error) {
       await db.close();
       throw error;
@@ -84,10 +91,49 @@ export class SqliteStore {
     return row && toEntry(row);
   }
 
-  pendingInvalidations(limit: number): Promise<PendingInvalidation[]> {
-    return this.db.exclusive(() =>
-      this.db.all<PendingInvalidation>('SELECT id, key FROM outbox ORDER BY id LIMIT ?', [limit]),
+  /**
+   * The oldest pending invalidations, and the pool record in the same query: every cache read asks for the first,
+   * so a long-running process notices a pool change (cache-aside.ts) without a round trip of its own.
+   */
+  async pendingInvalidations(limit: number): Promise<{ pool: string | null; pending: PendingInvalidation[] }> {
+    const rows = await this.db.exclusive(() =>
+      this.db.all<{ id: number | null; key: string }>(
+        `SELECT NULL AS id, value AS key FROM meta WHERE name = 'pool'
+         UNION ALL SELECT * FROM (SELECT id, key FROM outbox ORDER BY id LIMIT ?)`,
+        [limit],
+      ),
     );
+    const pool = rows[0]?.id === null ? rows.shift()!.key : null;
+    return { pool, pending: rows as PendingInvalidation[] };
+  }
+
+  /** The pool record's text, read now. */
+  async pool(): Promise<string | null> {
+    const row = await this.db.exclusive(() => this.db.get<{ value: string }>(POOL_QUERY));
+    return row?.value ?? null;
+  }
+
+  /** Records `record` unless a pool is recorded already (another process won); resolves to the one recorded. */
+  async recordPool(record: string): Promise<string> {
+    return this.db.transaction(async () => {
+      await this.db.run("INSERT OR IGNORE INTO meta (name, value) VALUES ('pool', ?)", [record]);
+      return (await this.db.get<{ value: string }>(POOL_QUERY))!.value;
+    });
+  }
+
+  /**
+   * Replaces the pool record in one write transaction: `next` gets the text recorded so far (null: none) and
+   * returns the new text, or null to leave it as it is. Every write transaction reads the record (applyChunk), so
+   * no write can commit on the old pool after this has.
+   */
+  async changePool(next: (current: string | null) => string | null): Promise<{ before: string | null; after: string | null }> {
+    return this.db.transaction(async () => {
+      const before = (await this.db.get<{ value: string }>(POOL_QUERY))?.value ?? null;
+      const after = next(before);
+      if (after === null) return { before, after: before };
+      await this.db.run("INSERT INTO meta (name, value) VALUES ('pool', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", [after]);
+      return { before, after };
+    });
   }
 
   /** Forget invalidations that memcached has acknowledged. */
@@ -175,9 +221,10 @@ export class SqliteStore {
    */
   applyWriteStream(chunks: AsyncIterable<Write[]>, now: number): Promise<StreamOutcome> {
     return this.db.transaction(async () => {
-      const total: StreamOutcome = { writes: 0, existed: 0, owed: [] };
+      const total: StreamOutcome = { writes: 0, existed: 0, owed: [], pool: null };
       for await (const writes of chunks) {
-        const { existed, owed } = await this.applyChunk(writes, now);
+        const { existed, owed, pool } = await this.applyChunk(writes, now);
+        total.pool = pool;
         total.writes += writes.length;
         total.existed += existed.filter(Boolean).length;
         for (const item of owed) total.owed.push(item);
@@ -220,7 +267,11 @@ export class SqliteStore {
     const keys = Array.from(byKey.keys());
     // The outbox is almost always empty (rows live only until memcached acknowledges), and it cannot change while
     // this transaction holds the write lock: when it is empty, no key of the chunk has an invalidation pending.
-    const outboxEmpty = (await this.db.get<{ any: number }>('SELECT EXISTS (SELECT 1 FROM outbox) AS any'))?.any === 0;
+    // The pool record comes along: the invalidations must go to the pool that holds copies at commit (cache-aside.ts).
+    const state = await this.db.get<{ any: number; pool: string | null }>(
+      `SELECT EXISTS (SELECT 1 FROM outbox) AS any, (${POOL_QUERY}) AS pool`,
+    );
+    const outboxEmpty = state?.any === 0;
     for (const part of slices(keys, IN_LIST_MAX)) {
       const rows = await this.bulk('all', `SELECT key, ${LIVE} AS live FROM entries WHERE key IN (${marks(part.length)})`, part.length, IN_LIST_MAX, [now, ...part]);
       for (const row of rows as { key: string; live: number }[]) {
@@ -283,7 +334,7 @@ export class SqliteStore {
       // One statement under the write lock: AUTOINCREMENT ids of its rows are consecutive, ending at lastID.
       part.forEach((key, i) => owed.push({ id: lastID - part.length + 1 + i, key }));
     }
-    return { existed, owed };
+    return { existed, owed, pool: state?.pool ?? null };
   }
 
   /**
@@ -327,6 +378,8 @@ export interface WriteOutcome {
   existed: boolean[];
   /** Invalidations the cache is owed after commit (one per key). */
   owed: PendingInvalidation[];
+  /** The pool record's text as the write transaction saw it. */
+  pool: string | null;
 }
 
 export interface StreamOutcome {
@@ -334,6 +387,8 @@ export interface StreamOutcome {
   /** Writes that found a live row (overwrites and deletes of present keys). */
   existed: number;
   owed: PendingInvalidation[];
+  /** The pool record's text as the transaction saw it (null also for an import of nothing). */
+  pool: string | null;
 }
 
 /** Bound parameters per statement stay under SQLite's historical limit of 999 on every build. */
@@ -419,34 +474,45 @@ function newNamespaceId(): string {
   return (createRequire(import.meta.url)('node:crypto') as typeof Crypto).randomBytes(12).toString('hex');
 }
 
-/** Creates the schema on first use (once, even with several processes racing) and returns the namespace id. */
-async function initialise(db: SqliteConnection): Promise<string> {
-  // An existing database, the common case, costs one round trip to SQLite's thread: the version, the namespace id
-  // and this connection's synchronous=FULL go together. The namespace read fails on a new file (no meta table yet);
-  // it is simply read again below.
+/**
+ * Creates the schema on first use (once, even with several processes racing), brings an older file up to this
+ * schema, and returns the namespace id and the pool record.
+ */
+async function initialise(db: SqliteConnection): Promise<{ namespaceId: string; pool: string | null }> {
+  // An existing database, the common case, costs one round trip to SQLite's thread: the version, the meta rows and
+  // this connection's synchronous=FULL go together. The meta read fails on a new file (no meta table yet); it is
+  // simply read again below.
   const [version, , known] = await Promise.all([
     db.get<{ user_version: number }>('PRAGMA user_version'),
     db.exec('PRAGMA synchronous = FULL'),
-    db.get<{ value: string }>(NAMESPACE_QUERY).catch(() => undefined),
+    readMeta(db).catch(() => undefined),
   ]);
-  if ((version?.user_version ?? 0) > SCHEMA_VERSION) {
-    throw new StorageError(`database ${JSON.stringify(db.path)} was made by a newer tbase (schema ${version?.user_version})`);
+  const found = version?.user_version ?? 0;
+  if (found > SCHEMA_VERSION) {
+    throw new StorageError(`database ${JSON.stringify(db.path)} was made by a newer tbase (schema ${found})`);
   }
-  if ((version?.user_version ?? 0) !== 0 && known) return known.value;
-  if ((version?.user_version ?? 0) === 0) {
-    // WAL lets readers run beside a writer; it is a property of the file and must be set outside a transaction.
-    await db.exec('PRAGMA journal_mode = WAL');
-    await db.transaction(async () => {
-      const again = await db.get<{ user_version: number }>('PRAGMA user_version');
-      if ((again?.user_version ?? 0) !== 0) return;
+  if (found === SCHEMA_VERSION && known?.namespaceId) return { namespaceId: known.namespaceId, pool: known.pool };
+  // WAL lets readers run beside a writer; it is a property of the file and must be set outside a transaction.
+  if (found === 0) await db.exec('PRAGMA journal_mode = WAL');
+  await db.transaction(async () => {
+    const again = (await db.get<{ user_version: number }>('PRAGMA user_version'))?.user_version ?? 0;
+    if (again === SCHEMA_VERSION) return; // another process got here first
+    if (again === 0) {
       await db.exec(SCHEMA);
       await db.run("INSERT INTO meta (name, value) VALUES ('namespace_id', ?)", [newNamespaceId()]);
-      await db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
-    });
-  }
-  const meta = await db.get<{ value: string }>(NAMESPACE_QUERY);
-  if (!meta) throw new StorageError(`${JSON.stringify(db.path)} is not a tbase database (no namespace id)`);
-  return meta.value;
+    }
+    // 1 → 2 changes no table: the pool is recorded by the first process that uses memcached on the file.
+    await db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+  });
+  const meta = await readMeta(db);
+  if (!meta.namespaceId) throw new StorageError(`${JSON.stringify(db.path)} is not a tbase database (no namespace id)`);
+  return { namespaceId: meta.namespaceId, pool: meta.pool };
 }
 
-const NAMESPACE_QUERY = "SELECT value FROM meta WHERE name = 'namespace_id'";
+async function readMeta(db: SqliteConnection): Promise<{ namespaceId: string | undefined; pool: string | null }> {
+  const rows = await db.all<{ name: string; value: string }>("SELECT name, value FROM meta WHERE name IN ('namespace_id', 'pool')");
+  const byName = new Map(rows.map((row) => [row.name, row.value]));
+  return { namespaceId: byName.get('namespace_id'), pool: byName.get('pool') ?? null };
+}
+
+const POOL_QUERY = "SELECT value FROM meta WHERE name = 'pool'";
