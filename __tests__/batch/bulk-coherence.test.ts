@@ -105,7 +105,7 @@ describe('getMany / writeGroup with real memcached', () => {
     // Another process, cache up: it replays the outbox before trusting any copy.
     const other = await open(path);
     expect((await other.policy.getMany(['p', 'q'])).map((l) => text(l.entry))).toEqual(['new', undefined]);
-    expect(await other.store.pendingInvalidations(10)).toEqual([]);
+    expect((await other.store.pendingInvalidations(10)).pending).toEqual([]);
   });
 
   test('importWrites: all or nothing, and overwritten keys are invalidated', async () => {

@@ -176,7 +176,8 @@ export class CacheAsideStore {
   }
 
   async stats(): Promise<CacheAsideStats> {
-    const [storeStats, { pool, scope }] = await Promise.all([this.store.stats(this.options.now()), this.readPool()]);
+    // Stats uses memcached (the shared counters): on a database with no pool yet, it records this process's.
+    const [storeStats, { pool, scope }] = await Promise.all([this.store.stats(this.options.now()), this.readPool(true)]);
     const base = { ...storeStats, pool, process: { ...this.counters } };
     const cache = scope?.cache;
     if (!cache) return { ...base, cache: 'off', servers: {}, hits: null, misses: null };
@@ -191,14 +192,15 @@ export class CacheAsideStore {
     return { ...base, cache: overallState(servers), servers, hits: hits ?? null, misses: misses ?? null };
   }
 
-  /** The recorded pool, read now, and whether this process uses it. */
+  /** The recorded pool, read now (never recorded by looking), and whether this process uses it. */
   async poolState(): Promise<PoolState> {
-    return (await this.readPool()).pool;
+    return (await this.readPool(false)).pool;
   }
 
-  private async readPool(): Promise<{ pool: PoolState; scope: CacheScope | null }> {
-    const text = await this.store.pool();
-    const scope = await this.scopeFor(text, { record: false, notify: false });
+  private async readPool(record: boolean): Promise<{ pool: PoolState; scope: CacheScope | null }> {
+    let text = await this.store.pool();
+    const scope = await this.scopeFor(text, { record, notify: false });
+    if (text === null && scope) text = this.lastPool!.text; // recorded just now
     const configured = this.cache ? [...this.cache.servers] : [];
     return { pool: { recorded: decodePoolRecord(text), configured, using: scope !== null }, scope };
   }
