@@ -128,7 +128,9 @@ try {
   rows.push(row(3, `batch ${N} \`set\` (stdin), throughput`, sets.ours, 'sqlite3 shell, same upserts, 1 transaction', sets.baseline, 'ops/s', '≥ 1.0×', (r) => r >= 1.0, sets.pairRatio));
 
   // --- 4, 5: batch get, cache cold and hot, vs raw memjs -----------------------------------------------------
-  const namespace = spawnSync(sqliteShell, [tbaseDb, "SELECT value FROM meta WHERE name = 'namespace_id'"], { encoding: 'utf8' }).stdout.trim();
+  // The cache keys tbase uses: `tb:<namespace>.<pool epoch>:<key>` (the batch set above recorded the pool).
+  const meta = (name) => spawnSync(sqliteShell, [tbaseDb, `SELECT value FROM meta WHERE name = '${name}'`], { encoding: 'utf8' }).stdout.trim();
+  const keyPrefix = `tb:${meta('namespace_id')}.${JSON.parse(meta('pool')).epoch}:key:`;
   const lastValue = value(N - 1);
   const cold = [];
   const hot = [];
@@ -145,7 +147,7 @@ try {
       hotRss.push(run.rssKiB);
     };
     const baseline = async () => {
-      const run = check(await runProcess(node, [rawMemjs, memcached.address, `tb:${namespace}:key:`, String(N), String(WINDOW)]), 'raw memjs', (r) => r.last === String(N));
+      const run = check(await runProcess(node, [rawMemjs, memcached.address, keyPrefix, String(N), String(WINDOW)]), 'raw memjs', (r) => r.last === String(N));
       raw.push(N / run.seconds);
     };
     if (i % 2 === 0) await ours().then(baseline);

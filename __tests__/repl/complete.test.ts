@@ -26,6 +26,13 @@ describe('completionTarget', () => {
 });
 
 describe('complete', () => {
+  test('the fixed words of `cache pool set`', () => {
+    expect(complete('cac')).toEqual({ line: 'cache ', candidates: ['cache'] });
+    expect(complete('cache ')).toEqual({ line: 'cache pool ', candidates: ['pool'] });
+    expect(complete('cache pool s')).toEqual({ line: 'cache pool set ', candidates: ['set'] });
+    expect(complete('cache pool set ')).toEqual({ line: 'cache pool set ', candidates: [] }); // servers: not keys
+  });
+
   test('a unique command name, then a blank', () => {
     expect(complete('sta')).toEqual({ line: 'stats ', candidates: ['stats'] });
   });
