@@ -200,7 +200,7 @@ export class CacheAsideStore {
   private async readPool(record: boolean): Promise<{ pool: PoolState; scope: CacheScope | null }> {
     let text = await this.store.pool();
     const scope = await this.scopeFor(text, { record, notify: false });
-    if (text === null && scope) text = this.lastPool!.text; // recorded just now
+    if (text === null && record) text = this.lastPool?.text ?? null; // recorded just now (by this or another process)
     const configured = this.cache ? [...this.cache.servers] : [];
     return { pool: { recorded: decodePoolRecord(text), configured, using: scope !== null }, scope };
   }

@@ -64,8 +64,6 @@ export class SqliteStore {
     private readonly db: SqliteConnection,
     /** Random id made with the database: prefixes every cache key so databases never see each other's copies. */
     readonly namespaceId: string,
-    /** The pool record's text as it was when the file was opened (null: none recorded yet). */
-    readonly poolAtOpen: string | null,
   ) {}
 
   get path(): string {
@@ -76,8 +74,7 @@ export class SqliteStore {
     prepareFile(path);
     const db = await SqliteConnection.open(path, busyTimeoutMs);
     try {
-      const { namespaceId, pool } = await initialise(db);
-      return new SqliteStore(db, namespaceId, pool);
+      return new SqliteStore(db, await initialise(db));
     } catch (error) {
       await db.close();
       throw error;
@@ -476,22 +473,23 @@ function newNamespaceId(): string {
 
 /**
  * Creates the schema on first use (once, even with several processes racing), brings an older file up to this
- * schema, and returns the namespace id and the pool record.
+ * schema, and returns the namespace id. (The pool record is read by the first cache read or write, in a query it
+ * makes anyway.)
  */
-async function initialise(db: SqliteConnection): Promise<{ namespaceId: string; pool: string | null }> {
-  // An existing database, the common case, costs one round trip to SQLite's thread: the version, the meta rows and
+async function initialise(db: SqliteConnection): Promise<string> {
+  // An existing database, the common case, costs one round trip to SQLite's thread: the version, the namespace id and
   // this connection's synchronous=FULL go together. The meta read fails on a new file (no meta table yet); it is
   // simply read again below.
   const [version, , known] = await Promise.all([
     db.get<{ user_version: number }>('PRAGMA user_version'),
     db.exec('PRAGMA synchronous = FULL'),
-    readMeta(db).catch(() => undefined),
+    db.get<{ value: string }>(NAMESPACE_QUERY).catch(() => undefined),
   ]);
   const found = version?.user_version ?? 0;
   if (found > SCHEMA_VERSION) {
     throw new StorageError(`database ${JSON.stringify(db.path)} was made by a newer tbase (schema ${found})`);
   }
-  if (found === SCHEMA_VERSION && known?.namespaceId) return { namespaceId: known.namespaceId, pool: known.pool };
+  if (found === SCHEMA_VERSION && known) return known.value;
   // WAL lets readers run beside a writer; it is a property of the file and must be set outside a transaction.
   if (found === 0) await db.exec('PRAGMA journal_mode = WAL');
   await db.transaction(async () => {
@@ -504,15 +502,10 @@ async function initialise(db: SqliteConnection): Promise<{ namespaceId: string; 
     // 1 → 2 changes no table: the pool is recorded by the first process that uses memcached on the file.
     await db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
   });
-  const meta = await readMeta(db);
-  if (!meta.namespaceId) throw new StorageError(`${JSON.stringify(db.path)} is not a tbase database (no namespace id)`);
-  return { namespaceId: meta.namespaceId, pool: meta.pool };
+  const meta = await db.get<{ value: string }>(NAMESPACE_QUERY);
+  if (!meta) throw new StorageError(`${JSON.stringify(db.path)} is not a tbase database (no namespace id)`);
+  return meta.value;
 }
 
-async function readMeta(db: SqliteConnection): Promise<{ namespaceId: string | undefined; pool: string | null }> {
-  const rows = await db.all<{ name: string; value: string }>("SELECT name, value FROM meta WHERE name IN ('namespace_id', 'pool')");
-  const byName = new Map(rows.map((row) => [row.name, row.value]));
-  return { namespaceId: byName.get('namespace_id'), pool: byName.get('pool') ?? null };
-}
-
+const NAMESPACE_QUERY = "SELECT value FROM meta WHERE name = 'namespace_id'";
 const POOL_QUERY = "SELECT value FROM meta WHERE name = 'pool'";
