@@ -113,12 +113,18 @@ async function renderStats(ctx: RenderContext, command: string, result: Extract<
   if (mode === 'json') {
     return io.out(`${JSON.stringify({ ok: true, command, ...ctx.extra, database: result.dbPath, ...stats })}\n`);
   }
-  if (mode === 'plain') return io.out(rows.map(([name, value]) => `${name}\t${value}\n`).join(''));
   const c = io.colour;
-  const width = Math.max(...rows.map(([name]) => name.length));
   const paint = (name: string, value: string) =>
     name === 'cache' ? (value === 'up' ? c.green(value) : value === 'down' ? c.red(value) : c.yellow(value)) : value;
-  return io.out(rows.map(([name, value]) => `${c.bold(name.replace(/_/g, ' ').padEnd(width))}  ${paint(name, value)}\n`).join(''));
+  return renderFields(ctx, rows, '', paint);
+}
+
+/** Named fields: `name<TAB>value` lines when piped; aligned, bold names (`_` as blanks) on a terminal. */
+function renderFields(ctx: RenderContext, rows: [string, string][], head = '', paint = (_name: string, value: string) => value) {
+  const { io, mode } = ctx;
+  if (mode === 'plain') return io.out(rows.map(([name, value]) => `${name}\t${value}\n`).join(''));
+  const width = Math.max(...rows.map(([name]) => name.length));
+  return io.out(head + rows.map(([name, value]) => `${io.colour.bold(name.replace(/_/g, ' ').padEnd(width))}  ${paint(name, value)}\n`).join(''));
 }
 
 /** `cache pool` in JSON: the recorded pool (null: none), this process's servers, and for `set` what changed. */
@@ -141,14 +147,12 @@ async function renderPool(ctx: RenderContext, command: string, result: Extract<C
   const { io, mode } = ctx;
   const { pool, change } = result;
   if (mode === 'json') return io.out(`${JSON.stringify({ ok: true, command, ...ctx.extra, ...poolJson(result) })}\n`);
-  const rows = poolFields(pool).map(([name, value]) => [name, String(value)] as const);
-  if (mode === 'plain') return io.out(rows.map(([name, value]) => `${name}\t${value}\n`).join(''));
+  const rows = poolFields(pool).map(([name, value]): [string, string] => [name, String(value)]);
   const c = io.colour;
   let head = '';
   if (change && !change.changed) head = `${c.dim('unchanged: that is the recorded pool already')}\n`;
   else if (change) head = `${c.green('Pool changed')} ${c.dim(`(epoch ${pool.recorded?.epoch}; the new pool starts with an empty cache)`)}\n`;
-  const width = Math.max(...rows.map(([name]) => name.length));
-  return io.out(head + rows.map(([name, value]) => `${c.bold(name.replace(/_/g, ' ').padEnd(width))}  ${value}\n`).join(''));
+  return renderFields(ctx, rows, head);
 }
 
 /** The message on stderr, and in JSON mode the error object on stdout, for a failed command. */

@@ -211,18 +211,14 @@ export class CacheAsideStore {
    * the new pool before its first read. The same set again changes nothing.
    */
   async changePool(servers: readonly string[]): Promise<PoolChange> {
-    let before: PoolRecord | null = null;
-    let changed = false;
-    await this.store.changePool((current) => {
-      before = decodePoolRecord(current);
+    const { before, after } = await this.store.changePool((current) => {
+      const recorded = decodePoolRecord(current);
+      if (recorded && usesPool(recorded, servers)) return null;
       // An unreadable record (edited by hand) hides which epochs were used: seconds since 1970 are above any.
-      const epoch = before ? before.epoch + 1 : current === null ? 1 : Math.floor(Date.now() / 1000);
-      const next = newPoolRecord(servers, epoch);
-      if (before && usesPool(before, next.servers)) return null;
-      changed = true;
-      return encodePoolRecord(next);
+      const epoch = recorded ? recorded.epoch + 1 : current === null ? 1 : Math.floor(Date.now() / 1000);
+      return encodePoolRecord(newPoolRecord(servers, epoch));
     });
-    return { before, changed };
+    return { before: decodePoolRecord(before), changed: after !== before };
   }
 
   /** Adds this process's hits and misses to the database's shared counters on its recorded pool. */
