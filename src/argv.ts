@@ -1,13 +1,14 @@
 /**
  * The common one-shot command line without commander: global flags (`--db P`, `--servers S`, `--json`,
- * `--no-cache`), then a command name, then exactly its positional arguments and nothing that looks like a flag.
+ * `--no-cache`), then a command name, then as many positional words as it takes (takesWords) and nothing that
+ * looks like a flag.
  * Loading commander and building the command tree costs a one-shot command about 10 ms, more than the rest of
  * parsing together (README, "Start-up"). Anything else — help, version, flags after the command, `--opt=value`,
  * an unknown name, missing or extra words — returns null and goes through commander (program.ts), which stays the
  * reference: a test checks that both give the same outcome for the lines this accepts.
  */
 import { commands } from './commands/index.js';
-import type { CommandSpec } from './commands/types.js';
+import { takesWords, type CommandSpec } from './commands/types.js';
 import type { GlobalFlags } from './config.js';
 import type { ParseOutcome } from './program.js';
 
@@ -29,8 +30,7 @@ export function parseSimpleCommandLine(argv: string[]): Extract<ParseOutcome, { 
     } else break;
   }
   const spec = byName.get(argv[i] ?? '');
-  if (!spec || spec.args.some((arg) => !arg.required)) return null;
   const args = argv.slice(i + 1);
-  if (args.length !== spec.args.length || args.some((word) => word.startsWith('-'))) return null;
+  if (!spec || !takesWords(spec, args.length) || args.some((word) => word.startsWith('-'))) return null;
   return { kind: 'command', invocation: { spec, options: spec.parse(args, {}) }, flags };
 }

@@ -13,7 +13,7 @@
  */
 import type { Config } from './config.js';
 import { Context } from './context.js';
-import { ExitCode, exitCodeOf, NotFoundError } from './errors.js';
+import { ConflictError, ExitCode, exitCodeOf, NotFoundError } from './errors.js';
 import type { IO, OutputMode } from './io.js';
 import { createLineParser } from './program.js';
 import { escapeBytes, escapeText, renderResult } from './render.js';
@@ -103,7 +103,7 @@ class Output {
         // `get -n` means nothing here: on a terminal every answer still ends its line.
         const result = outcome.result?.kind === 'value' ? { ...outcome.result, newline: true } : outcome.result;
         if (result !== undefined) await renderResult(this.renderCtx(step.line), step.command ?? '', result);
-        else if (!this.failed(step, outcome.error)) await this.io.out(`${this.io.colour.dim('(not found)')}\n`);
+        else if (!this.failed(step, outcome.error)) await this.io.out(`${this.io.colour.dim(outcome.error instanceof ConflictError ? `(${outcome.error.message})` : '(not found)')}\n`);
         else allOk = false;
       } else if (outcome.result !== undefined) {
         const line = this.mode === 'json' ? jsonLine(step.command!, step.line, outcome.result, now) : plainLine(outcome.result, now);
@@ -160,9 +160,9 @@ class Output {
     if (mode === 'json') return renderResult(this.renderCtx(step.line), step.command, result);
   }
 
-  /** Reports a failure on stderr (with its line) and keeps the worst exit code; false for a missing key. */
+  /** Reports a failure on stderr (with its line) and keeps the worst exit code; false for an answer (missing key, condition not met). */
   private failed(step: Step, error: unknown): boolean {
-    if (error instanceof NotFoundError) return false;
+    if (error instanceof NotFoundError || error instanceof ConflictError) return false;
     this.io.err(`${this.io.errColour.red(`tbase: line ${step.line}:`)} ${(error as Error).message ?? String(error)}`);
     this.worst = Math.max(this.worst, exitCodeOf(error));
     return true;

@@ -10,7 +10,7 @@ import { IO } from './io.js';
 import { parseSimpleCommandLine } from './argv.js';
 import { boundHeapGrowth } from './memory.js';
 import type { Invocation, ParseOutcome } from './program.js';
-import { renderError, renderResult } from './render.js';
+import { renderError, renderResult, reportShortfall } from './render.js';
 
 export async function main(argv: string[], io: IO, env: Record<string, string | undefined>): Promise<number> {
   let json = argv.includes('--json');
@@ -50,7 +50,7 @@ async function runOneShot(io: IO, config: Config, invocation: Invocation): Promi
   try {
     const result = await invocation.spec.run(ctx, invocation.options);
     await renderResult({ io, mode: io.outputMode(config.json), now: ctx.now() }, invocation.spec.name, result);
-    return ExitCode.ok;
+    return reportShortfall(io, result);
   } finally {
     await ctx.close();
   }

@@ -8,6 +8,7 @@ export const ExitCode = {
   notFound: 1,
   usage: 2,
   storage: 3,
+  conflict: 4,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -25,6 +26,20 @@ export class NotFoundError extends TbaseError {
   readonly exitCode = ExitCode.notFound;
   constructor(readonly key: string) {
     super(`key not found: ${quoteKey(key)}`);
+  }
+}
+
+/**
+ * A condition was not met (`--if-absent`, `--if-revision`, `--if-value`, If-Match): nothing changed (exit 4).
+ * `revision` is the key's current revision, 0 when it is absent.
+ */
+export class ConflictError extends TbaseError {
+  readonly exitCode = ExitCode.conflict;
+  constructor(
+    readonly key: string,
+    readonly revision: number,
+  ) {
+    super(`condition not met: ${quoteKey(key)} ${revision === 0 ? 'does not exist (revision 0)' : `is at revision ${revision}`}; nothing changed`);
   }
 }
 

@@ -133,13 +133,17 @@ function addCommands(program: Command, output: ProgramOutput, onParsed: (invocat
     // Sub-commands inherit settings: the root allows excess words (to report unknown commands), they must not.
     const command = configure(program.command(spec.name), output).description(spec.summary).allowExcessArguments(false);
     if (spec.aliases) command.aliases(spec.aliases);
-    for (const arg of spec.args) command.argument(arg.required ? `<${arg.name}>` : `[${arg.name}]`, arg.description);
+    for (const arg of spec.args) {
+      const name = arg.variadic ? `${arg.name}...` : arg.name;
+      command.argument(arg.required ? `<${name}>` : `[${name}]`, arg.description);
+    }
     for (const option of spec.options) command.option(option.flags, option.description);
     if (spec.examples.length > 0) {
       command.addHelpText('after', `\nExamples:\n${spec.examples.map((e) => `  ${e}`).join('\n')}`);
     }
     command.action((...values: unknown[]) => {
-      const positional = values.slice(0, spec.args.length) as (string | undefined)[];
+      // A variadic last argument comes as an array: its words go on as positional words of their own.
+      const positional = (values.slice(0, spec.args.length) as (string | string[] | undefined)[]).flat();
       const opts = (values[spec.args.length] ?? {}) as Record<string, unknown>;
       onParsed({ spec, options: spec.parse(positional, opts) });
     });

@@ -5,8 +5,8 @@
  *  - json: one JSON object per command, always with `ok` and `command`.
  */
 import { isUtf8 } from 'node:buffer';
-import type { CommandResult } from './commands/types.js';
-import { ExitCode, exitCodeOf, messageOf, NotFoundError } from './errors.js';
+import type { CommandResult, KeyRevisions } from './commands/types.js';
+import { ConflictError, ExitCode, exitCodeOf, messageOf, NotFoundError } from './errors.js';
 import type { IO, OutputMode } from './io.js';
 import type { PoolState } from './store/cache-aside.js';
 import type { Entry } from './store/sqlite.js';
@@ -22,29 +22,44 @@ export interface RenderContext {
 export async function renderResult(ctx: RenderContext, command: string, result: CommandResult): Promise<void> {
   const { io, mode } = ctx;
   const c = io.colour;
-  const json = (fields: Record<string, unknown>) => io.out(`${JSON.stringify({ ok: true, command, ...ctx.extra, ...fields })}\n`);
+  if (mode === 'json') {
+    const fields = resultFields(result, ctx.now);
+    if (fields) return io.out(`${JSON.stringify({ ok: result.kind !== 'values' || result.missing.length === 0, command, ...ctx.extra, ...fields })}\n`);
+  }
   switch (result.kind) {
-    case 'stored':
-      if (mode === 'json') return json({ key: result.key, ttl: ttlSeconds(result.expiresAt, ctx.now) });
-      if (mode === 'human') return io.out(`${c.green('OK')}${result.expiresAt ? c.dim(` (expires in ${humanDuration(result.expiresAt - ctx.now)})`) : ''}\n`);
-      return;
+    case 'stored': {
+      if (mode !== 'human') return;
+      const expiry = result.expiresAt ? `, expires in ${humanDuration(result.expiresAt - ctx.now)}` : '';
+      return io.out(`${c.green('OK')}${c.dim(` (revision ${result.revisions.revision}${expiry})`)}\n`);
+    }
     case 'value': {
       const { entry } = result;
-      if (mode === 'json') return json({ key: result.key, ...valueFields(entry.value), ttl: ttlSeconds(entry.expiresAt, ctx.now), source: result.source });
       if (mode === 'human' && !isUtf8(entry.value)) return io.out(`${c.yellow(escapeBytes(entry.value))}\n`);
       await io.out(entry.value);
       return result.newline ? io.out('\n') : undefined;
     }
+    case 'values': {
+      const lines = result.found.map(({ entry }) =>
+        mode === 'human' ? `${c.cyan(escapeText(entry.key))}  ${preview(entry.value)}\n` : `${escapeText(entry.key)}\t${escapeBytes(entry.value)}\n`,
+      );
+      return io.out(lines.join(''));
+    }
     case 'deleted':
-      if (mode === 'json') return json({ key: result.key });
-      if (mode === 'human') return io.out(`${c.green('Deleted')} ${JSON.stringify(result.key)}\n`);
+      if (mode === 'human') return io.out(`${c.green('Deleted')} ${JSON.stringify(result.key)}${c.dim(` (revision ${result.revision})`)}\n`);
       return;
+    case 'deletedPrefix': {
+      if (mode !== 'human') return io.out(`${result.count}\n`);
+      const under = result.prefix === '' ? 'in the database' : `under ${JSON.stringify(result.prefix)}`;
+      const revision = result.count > 0 ? c.dim(` (revision ${result.revision})`) : '';
+      return io.out(`${c.green('Deleted')} ${result.count} ${result.count === 1 ? 'key' : 'keys'} ${under}${revision}\n`);
+    }
+    case 'counter':
+      return io.out(`${result.value}\n`);
     case 'entries':
       return renderEntries(ctx, command, result.entries, result.keysOnly);
     case 'stats':
       return renderStats(ctx, command, result);
     case 'ttl':
-      if (mode === 'json') return json({ key: result.key, ttl: ttlSeconds(result.expiresAt, ctx.now) });
       if (mode === 'human') return io.out(result.expiresAt === null ? `${c.dim('no expiry')}\n` : `${humanDuration(result.expiresAt - ctx.now)}\n`);
       return io.out(`${result.expiresAt === null ? -1 : ttlSeconds(result.expiresAt, ctx.now)}\n`);
     case 'exported':
@@ -54,10 +69,52 @@ export async function renderResult(ctx: RenderContext, command: string, result: 
     case 'pool':
       return renderPool(ctx, command, result);
     case 'imported':
-      if (mode === 'json') return json({ count: result.count, overwritten: result.overwritten });
-      if (mode === 'human') return io.out(`${c.green('Imported')} ${result.count} ${result.count === 1 ? 'entry' : 'entries'}${c.dim(` (${result.overwritten} overwritten)`)}\n`);
+      if (mode === 'human') return io.out(`${c.green('Imported')} ${result.count} ${result.count === 1 ? 'entry' : 'entries'}${c.dim(` (${result.overwritten} overwritten, revision ${result.revision})`)}\n`);
       return;
   }
+}
+
+/**
+ * The JSON fields (after `ok` and `command`) of a result that is one small object: one-shot `--json` and batch
+ * lines share them. Undefined for results that stream (list, export) or have a shape of their own (stats).
+ */
+export function resultFields(result: CommandResult, now: number): Record<string, unknown> | undefined {
+  switch (result.kind) {
+    case 'stored':
+      return { key: result.key, ttl: ttlSeconds(result.expiresAt, now), ...revisionFields(result.revisions) };
+    case 'value':
+      return { ...entryFields(result.entry, now), source: result.source };
+    case 'values':
+      return {
+        entries: result.found.map(({ entry, source }) => ({ ...entryFields(entry, now), source })),
+        missing: result.missing,
+        ...(result.missing.length > 0 ? { error: 'not_found' } : {}),
+      };
+    case 'deleted':
+      return { key: result.key, revision: result.revision };
+    case 'deletedPrefix':
+      return { prefix: result.prefix, count: result.count, revision: result.revision };
+    case 'counter':
+      return { key: result.key, value: result.value, ttl: ttlSeconds(result.expiresAt, now), ...revisionFields(result.revisions) };
+    case 'ttl':
+      return { key: result.key, ttl: ttlSeconds(result.expiresAt, now) };
+    case 'imported':
+      return { count: result.count, overwritten: result.overwritten, revision: result.revision };
+    case 'pool':
+      return poolJson(result);
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * What a result falls short of, told on stderr (one line per missing key of a multi-get); the exit status it
+ * means (0 when nothing is missing). The caller decides whether that status counts (batch: it does not).
+ */
+export function reportShortfall(io: IO, result: CommandResult, prefix = 'tbase'): ExitCode {
+  if (result.kind !== 'values' || result.missing.length === 0) return ExitCode.ok;
+  for (const key of result.missing) io.err(`${io.errColour.red(`${prefix}:`)} ${new NotFoundError(key).message}`);
+  return ExitCode.notFound;
 }
 
 async function renderEntries(ctx: RenderContext, command: string, entries: AsyncIterable<Entry>, keysOnly: boolean) {
@@ -93,6 +150,7 @@ export function statsFields(result: Extract<CommandResult, { kind: 'stats' }>): 
   const { stats } = result;
   const fields: [string, string | number | null][] = [
     ['database', result.dbPath],
+    ['revision', stats.revision],
     ['keys', stats.keys],
     ['expired_keys', stats.expiredKeys],
     ['db_bytes', stats.dbBytes],
@@ -160,11 +218,18 @@ export async function renderError(ctx: RenderContext, command: string | undefine
   const { io } = ctx;
   io.err(`${io.errColour.red(`${prefix}:`)} ${messageOf(error)}`);
   if (ctx.mode !== 'json') return;
-  await io.out(`${JSON.stringify({ ok: false, command: command ?? null, ...ctx.extra, ...(error instanceof NotFoundError ? { key: error.key } : {}), error: errorName(exitCodeOf(error)), message: messageOf(error) })}\n`);
+  await io.out(`${JSON.stringify({ ok: false, command: command ?? null, ...ctx.extra, ...errorFields(error) })}\n`);
 }
 
-function errorName(code: ExitCode): string {
-  return { [ExitCode.ok]: 'ok', [ExitCode.notFound]: 'not_found', [ExitCode.usage]: 'usage', [ExitCode.storage]: 'storage' }[code];
+/** A failure in JSON: the key it concerns, its kind (`not_found`, `conflict` with the key's revision, …), the message. */
+export function errorFields(error: unknown): Record<string, unknown> {
+  if (error instanceof ConflictError) return { key: error.key, error: 'conflict', revision: error.revision, message: messageOf(error) };
+  if (error instanceof NotFoundError) return { key: error.key, error: 'not_found', message: messageOf(error) };
+  return { error: errorName(exitCodeOf(error)), message: messageOf(error) };
+}
+
+export function errorName(code: ExitCode): string {
+  return { [ExitCode.ok]: 'ok', [ExitCode.notFound]: 'not_found', [ExitCode.usage]: 'usage', [ExitCode.storage]: 'storage', [ExitCode.conflict]: 'conflict' }[code];
 }
 
 /** A value in JSON: text when it is valid UTF-8, otherwise base64 with `encoding` saying so. */
@@ -173,7 +238,11 @@ export function valueFields(value: Buffer): { value: string; encoding?: 'base64'
 }
 
 export function entryFields(entry: Entry, now: number) {
-  return { key: entry.key, ...valueFields(entry.value), ttl: ttlSeconds(entry.expiresAt, now) };
+  return { key: entry.key, ...valueFields(entry.value), ttl: ttlSeconds(entry.expiresAt, now), ...revisionFields(entry) };
+}
+
+export function revisionFields({ revision, createRevision, version }: KeyRevisions) {
+  return { revision, createRevision, version };
 }
 
 /** Seconds left, rounded up (a key with 0.2 s left still has 1); null when the key never expires. */

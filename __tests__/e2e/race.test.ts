@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { CacheAsideStore } from '../../src/store/cache-aside.js';
+import { CacheAsideStore, COPY_HEADER_BYTES } from '../../src/store/cache-aside.js';
 import { cacheKey } from '../../src/store/cache.js';
 import { MemcachePool } from '../../src/store/memcache.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
@@ -93,7 +93,7 @@ test('read-after-write and no stale survivor, across processes', async () => {
     const copy = await pool.get(cacheKey(store.namespaceId, 1, key));
     const row = await store.read(key, Date.now());
     if (copy === null || copy[0] === 0x54 /* tombstone */) continue;
-    expect({ key, cached: copy.subarray(9).toString() }).toEqual({ key, cached: row?.value.toString() });
+    expect({ key, cached: copy.subarray(COPY_HEADER_BYTES).toString() }).toEqual({ key, cached: row?.value.toString() });
   }
   await policy.close();
 }, 60_000);

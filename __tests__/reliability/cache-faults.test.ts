@@ -4,6 +4,7 @@
  * answered from SQLite meanwhile, one notice, no hang, and once memcached is back no stale copy is served.
  */
 import { cacheKey } from '../../src/store/cache.js';
+import { COPY_HEADER_BYTES } from '../../src/store/cache-aside.js';
 import { MemcachePool } from '../../src/store/memcache.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { BatchSession } from '../helpers/batch-session.js';
@@ -24,7 +25,7 @@ async function staleCopies(db: string, server: string): Promise<string[]> {
     const copy = await pool.get(cacheKey(store.namespaceId, 1, key));
     if (copy === null || copy[0] === 0x54) continue;
     const row = await store.read(key, Date.now());
-    if (!row || !row.value.equals(copy.subarray(9))) stale.push(key);
+    if (!row || !row.value.equals(copy.subarray(COPY_HEADER_BYTES))) stale.push(key);
   }
   pool.close();
   await store.close();

@@ -3,6 +3,7 @@
  * end, no "database is locked" reaches anyone, every process exits 0, and no stale copy survives.
  */
 import { cacheKey } from '../../src/store/cache.js';
+import { COPY_HEADER_BYTES } from '../../src/store/cache-aside.js';
 import { MemcachePool } from '../../src/store/memcache.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { removeTempDirs, tempDbPath, testServers } from '../helpers/temp.js';
@@ -63,7 +64,7 @@ test(`${PROCESSES} batch processes × ${OPS} mixed commands on overlapping keys`
       const row = await store.read(key, Date.now());
       if (row) expect(written.has(row.value.toString())).toBe(true);
       const copy = await pool.get(cacheKey(store.namespaceId, 1, key));
-      if (copy && copy[0] !== 0x54) expect({ key, cached: copy.subarray(9).toString() }).toEqual({ key, cached: row?.value.toString() });
+      if (copy && copy[0] !== 0x54) expect({ key, cached: copy.subarray(COPY_HEADER_BYTES).toString() }).toEqual({ key, cached: row?.value.toString() });
     }
     expect((await store.pendingInvalidations(10)).pending).toEqual([]);
   } finally {

@@ -3,7 +3,7 @@
  * interleavings that matter (a fill held back while a writer commits, a tombstone evicted, an outage) on demand.
  */
 import { CacheError } from '../../src/errors.js';
-import { CacheAsideStore } from '../../src/store/cache-aside.js';
+import { CacheAsideStore, COPY_HEADER_BYTES } from '../../src/store/cache-aside.js';
 import { cacheKey } from '../../src/store/cache.js';
 import { MemcachePool } from '../../src/store/memcache.js';
 import { ControlledCache } from '../helpers/controlled-cache.js';
@@ -32,7 +32,7 @@ async function setup(path = tempDbPath(), now: () => number = Date.now): Promise
 async function rawCopy(s: Setup, key: string): Promise<string | null> {
   const raw = await s.cache.real.get(cacheKey(s.policy.store.namespaceId, 1, key));
   if (raw === null) return null;
-  return raw[0] === 0x54 ? 'TOMBSTONE' : raw.subarray(9).toString();
+  return raw[0] === 0x54 ? 'TOMBSTONE' : raw.subarray(COPY_HEADER_BYTES).toString();
 }
 
 const text = async (p: Promise<{ entry?: { value: Buffer } }>) => (await p).entry?.value.toString();

@@ -58,8 +58,8 @@ describe('SqliteStore', () => {
   test('records an invalidation for overwrites and deletes, none for fresh inserts', async () => {
     const store = await open();
     const keysOwed = async (writes: Parameters<SqliteStore['applyWrites']>[0]) => {
-      const { existed, owed } = await store.applyWrites(writes, NOW);
-      return { existed, owed: owed.map((o) => o.key) };
+      const { results, owed } = await store.applyWrites(writes, NOW);
+      return { existed: results.map((r) => r.status === 'applied' && r.existed), owed: owed.map((o) => o.key) };
     };
     expect(await keysOwed([set('a', '1')])).toEqual({ existed: [false], owed: [] });
     expect(await keysOwed([set('a', '2')])).toEqual({ existed: [true], owed: ['a'] });

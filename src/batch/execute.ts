@@ -5,7 +5,8 @@
  *  - a read with no write of its key before it in the segment runs BEFORE that commit;
  *  - a read that follows a write of its key runs AFTER the commit (read-your-writes, through the normal read
  *    path: cache, SQLite, guarded fill) — unless its key is written again later in the segment: that read is
- *    answered by the write before it, as the intermediate state never exists outside the transaction;
+ *    answered by the key's state as the write before it left it (applied or not: a failed condition leaves the
+ *    key as it was), as the intermediate state never exists outside the transaction;
  *  - reads are pipelined (getMany) in rounds: a key read twice goes to the next round, so the second read sees
  *    what the first left in the cache, exactly as two commands in a row would.
  * The outcomes come back in input order. A failed transaction fails every write of the group (none of it is
@@ -13,8 +14,9 @@
  */
 import { NotFoundError } from '../errors.js';
 import type { CommandResult } from '../commands/types.js';
+import { answerOf } from '../commands/write-result.js';
 import type { CacheAsideStore, Lookup } from '../store/cache-aside.js';
-import type { Entry, Write } from '../store/sqlite.js';
+import type { Entry, Write, WriteResult } from '../store/sqlite.js';
 import type { Step } from './plan.js';
 
 export type Outcome = { step: Step; result: CommandResult; error?: undefined } | { step: Step; error: unknown; result?: undefined };
@@ -26,14 +28,15 @@ export async function executeSegment(openStore: () => Promise<CacheAsideStore>, 
   const writes: Write[] = [];
   /** Per step, the index of its write in `writes` (a write step's outcome needs what its write found). */
   const writeIndex: number[] = new Array<number>(steps.length);
-  const answeredBy = new Map<Step, Write>();
+  /** Reads answered by the write before them in the segment: the index of that write. */
+  const answeredBy = new Map<Step, number>();
   const before: ReadStep[] = [];
   const after: ReadStep[] = [];
   // Which reads go before the commit, after it, or are answered by a write of the segment (module comment). A
   // segment of writes only (a bulk load) needs none of this bookkeeping, nor its two maps.
   const hasReads = steps.some((step) => step.kind === 'read');
   const writesLeft = new Map<string, number>();
-  const latest = new Map<string, Write>();
+  const latest = new Map<string, number>();
   if (hasReads) for (const step of steps) if (step.kind === 'write') writesLeft.set(step.write.key, (writesLeft.get(step.write.key) ?? 0) + 1);
   steps.forEach((step, i) => {
     if (step.kind === 'write') {
@@ -41,18 +44,18 @@ export async function executeSegment(openStore: () => Promise<CacheAsideStore>, 
       writes.push(step.write);
       if (!hasReads) return;
       const { key } = step.write;
-      latest.set(key, step.write);
+      latest.set(key, writeIndex[i]!);
       writesLeft.set(key, writesLeft.get(key)! - 1);
     } else if (step.kind === 'read') {
       const write = latest.get(step.key);
-      if (!write) before.push(step);
+      if (write === undefined) before.push(step);
       else if (writesLeft.get(step.key)! > 0) answeredBy.set(step, write);
       else after.push(step);
     }
   });
 
   const answers = new Map<Step, Answer>();
-  let existed: boolean[] = [];
+  let results: WriteResult[] = [];
   let writeError: unknown;
   if (before.length > 0 || after.length > 0 || writes.length > 0) {
     let store: CacheAsideStore | undefined;
@@ -66,7 +69,7 @@ export async function executeSegment(openStore: () => Promise<CacheAsideStore>, 
       await readInRounds(store, before, answers);
       if (writes.length > 0) {
         try {
-          existed = await store.write(writes);
+          results = await store.write(writes);
         } catch (error) {
           writeError = error;
         }
@@ -83,16 +86,18 @@ export async function executeSegment(openStore: () => Promise<CacheAsideStore>, 
         throw new Error('executeSegment: a step that must run alone reached a segment');
       case 'write': {
         if (writeError !== undefined) return { step, error: writeError };
-        const { write } = step;
-        if (write.op === 'set') return { step, result: { kind: 'stored', key: write.key, expiresAt: write.expiresAt } };
-        return existed[writeIndex[i]!] ? { step, result: { kind: 'deleted', key: write.key } } : { step, error: new NotFoundError(write.key) };
+        try {
+          return { step, result: answerOf(step.write, results[writeIndex[i]!]!) };
+        } catch (error) {
+          return { step, error };
+        }
       }
       case 'read': {
         const write = answeredBy.get(step);
         let lookup: Lookup;
-        if (write) {
+        if (write !== undefined) {
           if (writeError !== undefined) return { step, error: writeError };
-          lookup = { entry: write.op === 'set' ? { key: write.key, value: write.value, expiresAt: write.expiresAt } : undefined, source: 'store' };
+          lookup = { entry: results[write]!.after, source: 'store' };
         } else {
           const answer = answers.get(step)!;
           if ('error' in answer) return { step, error: answer.error };

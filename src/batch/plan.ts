@@ -7,15 +7,16 @@
 import { commands } from '../commands/index.js';
 import type { DeleteOptions } from '../commands/delete.js';
 import type { GetOptions } from '../commands/get.js';
+import type { IncrOptions } from '../commands/incr.js';
 import type { SetOptions } from '../commands/set.js';
 import type { TtlOptions } from '../commands/ttl.js';
-import type { CommandSpec } from '../commands/types.js';
+import { takesWords, type CommandSpec } from '../commands/types.js';
 import { splitLine } from '../grammar.js';
 import type { Invocation } from '../program.js';
 import type { Write } from '../store/sqlite.js';
 
 export type Step =
-  | { line: number; kind: 'write'; command: 'set' | 'delete'; write: Write }
+  | { line: number; kind: 'write'; command: 'set' | 'delete' | 'incr' | 'decr'; write: Write }
   | { line: number; kind: 'read'; command: 'get' | 'ttl'; key: string; newline: boolean }
   | { line: number; kind: 'other'; command: string; invocation: Invocation }
   | { line: number; kind: 'invalid'; command: string | undefined; error: unknown };
@@ -48,9 +49,9 @@ export function planLine(text: string, line: number, parseWords: LineParser, now
   }
 }
 
-/** Words commander would read as positional arguments only, exactly as many as the command takes. */
+/** Words commander would read as positional arguments only, as many as the command takes (takesWords). */
 function isPlain(spec: CommandSpec<unknown>, words: string[]): boolean {
-  if (words.length !== spec.args.length + 1 || spec.args.some((arg) => !arg.required)) return false;
+  if (!takesWords(spec, words.length - 1)) return false;
   for (let i = 1; i < words.length; i++) if (words[i]!.startsWith('-')) return false;
   return true;
 }
@@ -61,14 +62,27 @@ const NO_OPTIONS: Record<string, unknown> = Object.freeze({});
 function classify(spec: CommandSpec<unknown>, options: unknown, line: number, now: number): Step {
   switch (spec.name) {
     case 'set': {
-      const { key, value, ttlSeconds } = options as SetOptions;
+      const { key, value, ttlSeconds, keepTtl, condition } = options as SetOptions;
       if (value === null) break; // `set KEY -` runs alone (and says why stdin cannot carry the value)
-      return { line, kind: 'write', command: 'set', write: { op: 'set', key, value, expiresAt: ttlSeconds === null ? null : now + ttlSeconds * 1000 } };
+      const expiresAt = ttlSeconds === null ? null : now + ttlSeconds * 1000;
+      return { line, kind: 'write', command: 'set', write: { op: 'set', key, value, expiresAt, keepTtl, condition } };
     }
-    case 'delete':
-      return { line, kind: 'write', command: 'delete', write: { op: 'delete', key: (options as DeleteOptions).key } };
-    case 'get':
-      return { line, kind: 'read', command: 'get', key: (options as GetOptions).key, newline: (options as GetOptions).newline };
+    case 'delete': {
+      const target = options as DeleteOptions;
+      if (target.kind === 'prefix') break; // one transaction of its own
+      const condition = target.ifRevision === undefined ? undefined : { kind: 'revision' as const, revision: target.ifRevision };
+      return { line, kind: 'write', command: 'delete', write: { op: 'delete', key: target.key, condition } };
+    }
+    case 'incr':
+    case 'decr': {
+      const { key, by } = options as IncrOptions;
+      return { line, kind: 'write', command: spec.name, write: { op: 'incr', key, by } };
+    }
+    case 'get': {
+      const { keys, newline } = options as GetOptions;
+      if (keys.length > 1) break; // a multi-get is one round of its own and one answer line
+      return { line, kind: 'read', command: 'get', key: keys[0]!, newline };
+    }
     case 'ttl':
       return { line, kind: 'read', command: 'ttl', key: (options as TtlOptions).key, newline: true };
   }

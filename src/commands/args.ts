@@ -51,3 +51,22 @@ export function parseLimit(raw: unknown): number | undefined {
   }
   return n;
 }
+
+/** A revision: a whole number, 0 or more (0 in a condition means "absent"). */
+export function parseRevision(raw: unknown, name: string): number {
+  const n = Number(raw);
+  if (typeof raw !== 'string' || !/^\d+$/.test(raw) || !Number.isSafeInteger(n)) {
+    throw new UsageError(`bad ${name} ${JSON.stringify(raw)}: use a revision, a whole number (0: the key must not exist)`);
+  }
+  return n;
+}
+
+/** A counter step: a signed 64-bit decimal integer. */
+export function parseStep(raw: string | undefined): bigint {
+  if (raw === undefined) return 1n;
+  const match = /^[-+]?\d{1,19}$/.test(raw) ? BigInt(raw) : null;
+  if (match === null || match > (1n << 63n) - 1n || match < -(1n << 63n)) {
+    throw new UsageError(`bad step ${JSON.stringify(raw)}: use a whole number that fits in a signed 64-bit integer`);
+  }
+  return match;
+}

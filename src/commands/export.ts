@@ -27,7 +27,7 @@ export const exportCommand: CommandSpec<ExportOptions> = {
       kind: 'exported',
       chunks: (layout) => {
         const progress = total >= PROGRESS_MIN_ENTRIES ? startProgress(ctx.io, 'export', total, 'entries') : null;
-        return exportDocument(counted(store.list(prefix), progress), layout);
+        return exportDocument(counted(store.list(prefix), progress), layout, () => store.store.revision());
       },
     };
   },

@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import type { CommandSpec } from './types.js';
 import { requireArg } from './args.js';
 import { openInputFile } from '../batch/lines.js';
-import { readExport } from '../transfer/format.js';
+import { readExport, type ExportFacts } from '../transfer/format.js';
 import { startProgress } from '../transfer/progress.js';
 
 export interface ImportOptions {
@@ -41,8 +41,12 @@ export const importCommand: CommandSpec<ImportOptions> = {
     });
     const progress = size >= PROGRESS_MIN_BYTES ? startProgress(ctx.io, 'import', size, 'bytes') : null;
     try {
-      const { count, overwritten } = await store.importWrites(readExport(input, (bytes) => progress?.add(bytes)));
-      return { kind: 'imported', count, overwritten };
+      const facts: ExportFacts = { revision: 0 };
+      const { count, overwritten, revision } = await store.importWrites(
+        readExport(input, (bytes) => progress?.add(bytes), facts),
+        () => facts.revision,
+      );
+      return { kind: 'imported', count, overwritten, revision };
     } finally {
       progress?.stop();
     }

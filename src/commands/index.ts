@@ -9,11 +9,14 @@ import { ttlCommand } from './ttl.js';
 import { exportCommand } from './export.js';
 import { importCommand } from './import.js';
 import { cacheCommand } from './cache.js';
+import { decrCommand, incrCommand } from './incr.js';
 
 export const commands: CommandSpec<any>[] = [
   setCommand,
   getCommand,
   deleteCommand,
+  incrCommand,
+  decrCommand,
   listCommand,
   statsCommand,
   ttlCommand,

@@ -12,6 +12,8 @@ import type { ExportLayout } from '../transfer/format.js';
 export interface ArgumentSpec {
   name: string;
   required: boolean;
+  /** The last argument only: takes every remaining word (commander hands them over as one array). */
+  variadic?: boolean;
   description: string;
   /** The only words the argument takes (Tab completes them). */
   choices?: string[];
@@ -32,7 +34,10 @@ export interface CommandSpec<Options = unknown> {
   examples: string[];
   /** Reads or writes any number of entries: run with the heap's growth bounded (memory.ts). */
   unbounded?: true;
-  /** From commander's positional values and option object to typed options; throws UsageError. */
+  /**
+   * From the positional words and option object to typed options; throws UsageError. A variadic last argument
+   * arrives as its words, one element each, after the others.
+   */
   parse(args: (string | undefined)[], opts: Record<string, unknown>): Options;
   run(ctx: CommandContext, options: Options): Promise<CommandResult>;
 }
@@ -48,13 +53,33 @@ export interface CommandContext {
   readonly io?: IO;
 }
 
+/** Where a key stands after a write: the revision data every write answer carries. */
+export type KeyRevisions = Pick<Entry, 'revision' | 'createRevision' | 'version'>;
+
 export type CommandResult =
-  | { kind: 'stored'; key: string; expiresAt: number | null }
+  | { kind: 'stored'; key: string; expiresAt: number | null; revisions: KeyRevisions }
   | { kind: 'value'; key: string; entry: Entry; source: 'cache' | 'store'; newline: boolean }
-  | { kind: 'deleted'; key: string }
+  /** `get K1 K2 …`: the keys found, in argument order, and those missing (exit 1 when any). */
+  | { kind: 'values'; found: { entry: Entry; source: 'cache' | 'store' }[]; missing: string[] }
+  /** `revision` is the database revision of the delete. */
+  | { kind: 'deleted'; key: string; revision: number }
+  | { kind: 'deletedPrefix'; prefix: string; count: number; revision: number }
+  /** incr/decr: the new value, in decimal. */
+  | { kind: 'counter'; key: string; value: string; expiresAt: number | null; revisions: KeyRevisions }
   | { kind: 'entries'; entries: AsyncIterable<Entry>; keysOnly: boolean }
   | { kind: 'stats'; stats: CacheAsideStats; dbPath: string }
   | { kind: 'ttl'; key: string; expiresAt: number | null }
   | { kind: 'exported'; chunks: (layout: ExportLayout) => AsyncIterable<string> }
-  | { kind: 'imported'; count: number; overwritten: number }
+  | { kind: 'imported'; count: number; overwritten: number; revision: number }
   | { kind: 'pool'; pool: PoolState; change: PoolChange | null };
+
+
+/**
+ * Whether `count` positional words fit the command's arguments: every required one, at most all of them (any
+ * number more for a variadic last one). Commander maps such plain words onto the arguments in order, so the fast
+ * paths (argv.ts, batch/plan.ts) may hand them to `parse` directly.
+ */
+export function takesWords(spec: CommandSpec<unknown>, count: number): boolean {
+  const required = spec.args.filter((arg) => arg.required).length;
+  return count >= required && (count <= spec.args.length || spec.args.at(-1)?.variadic === true);
+}

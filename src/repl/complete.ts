@@ -42,7 +42,8 @@ export function completionTarget(line: string): CompletionTarget {
   if (scan.current.startsWith('-') && !rest.includes('--') && line[scan.start] !== '"' && line[scan.start] !== "'") {
     return { kind: 'option', prefix: scan.current, options: optionNames(spec) };
   }
-  const arg = spec.args[splitArgs(spec, rest).positional.length];
+  const taken = splitArgs(spec, rest).positional.length;
+  const arg = spec.args[taken] ?? (spec.args.at(-1)?.variadic ? spec.args.at(-1) : undefined);
   if (arg?.choices) return { kind: 'choice', prefix: scan.current, choices: arg.choices };
   return arg && (arg.name === 'key' || arg.name === 'prefix') ? { kind: 'key', prefix: scan.current } : { kind: 'none' };
 }

@@ -4,7 +4,8 @@
  *  - `set` / `set KEY`: key (validated as `set` would), then value (masked when values are kept out of history);
  *  - `get`, `delete` (any command whose first argument is a required key) alone: a searchable pick-list of keys
  *    (prefix search, bounded);
- *  - `delete KEY`: a confirmation, default No.
+ *  - `delete KEY`: a confirmation, default No;
+ *  - `delete --prefix P` / `delete --all`: a confirmation naming how many keys would go, default No.
  * Ctrl-C inside any of these is an ExitPromptError, which the loop reports as a cancelled command.
  */
 import { confirm, input, password, search } from '@inquirer/prompts';
@@ -19,6 +20,8 @@ export interface GuideDeps {
   terminal: { input: Readable; output: Writable };
   /** Keys starting with a prefix, at most `limit`. */
   keys: (prefix: string, limit: number) => Promise<string[]>;
+  /** How many live keys start with a prefix. */
+  countKeys: (prefix: string) => Promise<number>;
   maskValues: boolean;
 }
 
@@ -40,8 +43,15 @@ export async function guide(words: string[], deps: GuideDeps): Promise<Guided> {
     const validate = (value: string) => value !== '-' || '`-` means "read stdin", which the REPL cannot; quote a literal dash in a `set` line';
     missing.push(deps.maskValues ? await password({ message, mask: '*', validate }, ask) : await input({ message, validate }, ask));
   }
+  const prefix = spec.name === 'delete' ? prefixOf(options) : undefined;
+  if (prefix !== undefined) {
+    const count = await deps.countKeys(prefix);
+    const what = prefix === '' ? 'every key in the database' : `every key under ${quoteKey(prefix)}`;
+    const sure = await confirm({ message: `Delete ${count} ${count === 1 ? 'key' : 'keys'} (${what})?`, default: false }, ask);
+    return sure ? { kind: 'run', words } : { kind: 'skip', note: '(nothing deleted)' };
+  }
   const [first] = spec.args;
-  if (spec.name !== 'set' && first?.name === 'key' && first.required && positional.length === 0) {
+  if (spec.name !== 'set' && first?.name === 'key' && (first.required || spec.name === 'delete') && positional.length === 0) {
     if ((await deps.keys('', 1)).length === 0) return { kind: 'skip', note: '(no keys to pick from)' };
     missing.push(await pickKey(spec, deps, ask));
   }
@@ -53,6 +63,17 @@ export async function guide(words: string[], deps: GuideDeps): Promise<Guided> {
   if (missing.length === 0) return { kind: 'run', words };
   // After `--` every word is positional, so a value such as `-x` stays a value.
   return { kind: 'run', words: [words[0]!, ...options, '--', ...positional, ...missing] };
+}
+
+/** The prefix a `delete` line's options remove (--all: ''), or undefined for a plain delete. */
+function prefixOf(options: string[]): string | undefined {
+  let prefix: string | undefined;
+  options.forEach((word, i) => {
+    if (word === '--all') prefix ??= '';
+    else if (word === '--prefix') prefix = options[i + 1] ?? '';
+    else if (word.startsWith('--prefix=')) prefix = word.slice('--prefix='.length);
+  });
+  return prefix;
 }
 
 function validKey(key: string): true | string {

@@ -15,7 +15,7 @@ import { ExitCode, NotFoundError, UsageError, quoteKey } from '../errors.js';
 import { splitLine } from '../grammar.js';
 import type { IO } from '../io.js';
 import { commandHelp, createLineParser } from '../program.js';
-import { renderError, renderResult } from '../render.js';
+import { renderError, renderResult, reportShortfall } from '../render.js';
 import type { Counters } from '../store/cache-aside.js';
 import type { Entry } from '../store/sqlite.js';
 import { guide } from './guided.js';
@@ -170,6 +170,7 @@ class Repl {
     const guided = await guide(words, {
       terminal: this.io.promptStreams(),
       keys: (prefix, limit) => this.keys(prefix, limit),
+      countKeys: async (prefix) => (await this.ctx.store()).store.countLive(prefix, this.ctx.now()),
       maskValues: this.settings.redactValues,
     });
     if (guided.kind === 'skip') return this.io.err(this.io.errColour.dim(guided.note));
@@ -186,6 +187,7 @@ class Repl {
     try {
       const result = await invocation.spec.run(this.ctx, invocation.options);
       await renderResult({ io: this.io, mode: this.io.outputMode(this.config.json), now: this.ctx.now() }, invocation.spec.name, this.interruptible(result));
+      reportShortfall(this.io, result, 'error');
     } finally {
       process.off('SIGINT', onInterrupt);
     }
@@ -330,7 +332,7 @@ class Repl {
 }
 
 function usageOf(spec: CommandSpec<unknown>): string {
-  const args = spec.args.map((arg) => (arg.required ? `<${arg.name}>` : `[${arg.name}]`));
+  const args = spec.args.map((arg) => `${arg.required ? `<${arg.name}>` : `[${arg.name}]`}${arg.variadic ? '…' : ''}`);
   const options = spec.options.map((option) => `[${option.flags.split(', ').at(-1)}]`);
   return [spec.name, ...args, ...options].join(' ');
 }

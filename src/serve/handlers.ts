@@ -3,12 +3,14 @@
  * coherence rule of the CLI (the store serialises SQLite access on its connection; the policy is safe to share
  * between concurrent requests). JSON bodies are the CLI's `--json` objects, built by the same render helpers.
  */
-import { MAX_VALUE_BYTES, parseDuration, parseKey } from '../commands/args.js';
+import type { IncomingMessage } from 'node:http';
+import { MAX_VALUE_BYTES, parseDuration, parseKey, parseRevision } from '../commands/args.js';
+import { answerOf } from '../commands/write-result.js';
 import { NotFoundError, UsageError } from '../errors.js';
-import { entryFields, ttlSeconds, valueFields } from '../render.js';
+import { entryFields, ttlSeconds } from '../render.js';
 import type { CacheAsideStore } from '../store/cache-aside.js';
-import type { Entry } from '../store/sqlite.js';
-import { JSON_TYPE, readBody, sendJson, write } from './http.js';
+import type { Condition, Entry, Write } from '../store/writes.js';
+import { etagOf, JSON_TYPE, readBody, sendJson, write } from './http.js';
 import type { Handler, Request } from './router.js';
 
 export interface ApiDeps {
@@ -63,16 +65,22 @@ export function createApi({ store, now, dbPath, maxBodyBytes = MAX_VALUE_BYTES }
       if (open) res.end(']}\n');
     },
 
-    /** Raw bytes (`application/octet-stream`) or, with `?format=json`, the object of `tbase get KEY --json`. */
-    async get({ res, query, key: rawKey }) {
+    /**
+     * Raw bytes (`application/octet-stream`) or, with `?format=json`, the object of `tbase get KEY --json`. The
+     * ETag is the key's revision; `If-None-Match` with it answers 304.
+     */
+    async get({ req, res, query, key: rawKey }) {
       const key = parseKey(rawKey, 'GET /keys/{key}');
       const format = query.get('format') ?? 'raw';
       if (format !== 'raw' && format !== 'json') throw new UsageError(`bad format ${JSON.stringify(format)}: use raw or json`);
       const { entry, source } = await store.get(key);
       if (!entry) throw new NotFoundError(key);
+      const etag = etagOf(entry.revision);
+      if (matchesAny(req.headers['if-none-match'], etag)) return void res.writeHead(304, { etag, 'cache-control': 'no-store' }).end();
+      if (format === 'json') return sendJson(res, 200, { ok: true, command: 'get', ...entryFields(entry, now()), source }, { etag });
       const ttl = ttlSeconds(entry.expiresAt, now());
-      if (format === 'json') return sendJson(res, 200, { ok: true, command: 'get', key, ...valueFields(entry.value), ttl, source });
       res.writeHead(200, {
+        etag,
         'content-type': 'application/octet-stream',
         'content-length': entry.value.length,
         'cache-control': 'no-store',
@@ -82,22 +90,31 @@ export function createApi({ store, now, dbPath, maxBodyBytes = MAX_VALUE_BYTES }
       res.end(entry.value);
     },
 
-    /** Body = the value, byte for byte. 201 (with the `tbase set --json` object) when new, 204 when replaced. */
+    /**
+     * Body = the value, byte for byte. 201 (with the `tbase set --json` object) when new, 204 when replaced; both
+     * with the new revision as ETag. `If-Match: "N"` / `If-Match: *` / `If-None-Match: *` make it conditional,
+     * decided in the write transaction: 412 (with the current ETag) when not met.
+     */
     async put({ req, res, query, key: rawKey }) {
       const key = parseKey(rawKey, 'PUT /keys/{key}');
       const ttlParam = query.get('ttl');
       const ttl = ttlParam === null ? null : parseDuration(ttlParam);
+      const condition = conditionOf(req);
       const value = await readBody(req, res, maxBodyBytes);
       const expiresAt = ttl === null ? null : now() + ttl * 1000;
-      const [existed] = await store.write([{ op: 'set', key, value, expiresAt }]);
-      if (existed) return void res.writeHead(204).end();
-      sendJson(res, 201, { ok: true, command: 'set', key, ttl }, { location: `/keys/${encodeURIComponent(key)}` });
+      const { answer, existed } = await writeOne(store, { op: 'set', key, value, expiresAt, condition });
+      if (answer.kind !== 'stored') throw new Error('a set answered as something else');
+      const etag = etagOf(answer.revisions.revision);
+      if (existed) return void res.writeHead(204, { etag }).end();
+      sendJson(res, 201, { ok: true, command: 'set', key, ttl, ...answer.revisions }, { location: `/keys/${encodeURIComponent(key)}`, etag });
     },
 
-    async delete({ res, key: rawKey }) {
+    /** 204, with the delete's revision in `X-Tbase-Revision`; `If-Match: "N"` makes it conditional (412). */
+    async delete({ req, res, key: rawKey }) {
       const key = parseKey(rawKey, 'DELETE /keys/{key}');
-      if (!(await store.delete(key))) throw new NotFoundError(key);
-      res.writeHead(204).end();
+      const { answer } = await writeOne(store, { op: 'delete', key, condition: conditionOf(req) });
+      if (answer.kind !== 'deleted') throw new Error('a delete answered as something else');
+      res.writeHead(204, { 'x-tbase-revision': String(answer.revision) }).end();
     },
   };
 }
@@ -118,4 +135,39 @@ function flag(query: URLSearchParams, name: string): boolean {
   if (['', '1', 'true', 'yes', 'on'].includes(value.toLowerCase())) return true;
   if (['0', 'false', 'no', 'off'].includes(value.toLowerCase())) return false;
   throw new UsageError(`bad ${name} ${JSON.stringify(value)}: use true or false`);
+}
+
+/** One write through the store, answered as the CLI answers it (conflict, not found and invalid are thrown). */
+async function writeOne(store: CacheAsideStore, request: Write) {
+  const [result] = await store.write([request]);
+  return { answer: answerOf(request, result!), existed: result!.status === 'applied' && result!.existed };
+}
+
+/**
+ * The write condition of `If-Match` / `If-None-Match` (RFC 9110): `If-None-Match: *` = the key must not exist,
+ * `If-Match: *` = it must exist, `If-Match: "N"` = it must be at revision N. One entity tag at most: a key has one
+ * revision, and a list would only hide a client's mistake.
+ */
+function conditionOf(req: IncomingMessage): Condition | undefined {
+  const ifMatch = req.headers['if-match']?.trim();
+  const ifNoneMatch = req.headers['if-none-match']?.trim();
+  if (ifMatch !== undefined && ifNoneMatch !== undefined) throw new UsageError('give If-Match or If-None-Match, not both');
+  if (ifNoneMatch !== undefined) {
+    if (ifNoneMatch !== '*') throw new UsageError('on a write, If-None-Match takes only *');
+    return { kind: 'absent' };
+  }
+  if (ifMatch === undefined) return undefined;
+  if (ifMatch === '*') return { kind: 'present' };
+  const tag = /^"(\d+)"$/.exec(ifMatch);
+  if (!tag) throw new UsageError(`bad If-Match ${JSON.stringify(ifMatch)}: use "N" (a revision, from an ETag) or *`);
+  return { kind: 'revision', revision: parseRevision(tag[1], 'If-Match') };
+}
+
+/** Whether an If-None-Match header (a list of tags, or *) names `etag`; weak tags compare by their value. */
+function matchesAny(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  return header.split(',').some((tag) => {
+    const trimmed = tag.trim();
+    return trimmed === '*' || trimmed.replace(/^W\//, '') === etag;
+  });
 }

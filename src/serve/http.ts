@@ -3,7 +3,7 @@
  * error → status mapping (the HTTP side of errors.ts), and a request body reader with a hard size limit.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { messageOf, NotFoundError, StorageError, UsageError } from '../errors.js';
+import { ConflictError, messageOf, NotFoundError, StorageError, UsageError } from '../errors.js';
 
 /** An answer other than 2xx that a handler decided on; `code` is the machine-readable `error` field. */
 export class HttpError extends Error {
@@ -40,6 +40,11 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 export function describeError(error: unknown): { status: number; body: Record<string, unknown>; headers: OutgoingHttpHeaders } {
   const message = messageOf(error);
   if (error instanceof HttpError) return { status: error.status, body: { ok: false, error: error.code, message }, headers: error.headers };
+  if (error instanceof ConflictError) {
+    // 412 with the key's current ETag (none when it is absent), so a client can read again and retry.
+    const headers: OutgoingHttpHeaders = error.revision > 0 ? { etag: etagOf(error.revision) } : {};
+    return { status: 412, body: { ok: false, error: 'conflict', key: error.key, revision: error.revision, message }, headers };
+  }
   if (error instanceof NotFoundError) return { status: 404, body: { ok: false, error: 'not_found', key: error.key, message }, headers: {} };
   if (error instanceof UsageError) return { status: 400, body: { ok: false, error: 'usage', message }, headers: {} };
   if (error instanceof StorageError) return { status: 500, body: { ok: false, error: 'storage', message }, headers: {} };
@@ -95,4 +100,9 @@ export function write(res: ServerResponse, chunk: string | Buffer): Promise<bool
     };
     res.on('drain', done).on('close', done);
   });
+}
+
+/** A key's revision as an HTTP entity tag: `"12"`. */
+export function etagOf(revision: number): string {
+  return `"${revision}"`;
 }

@@ -20,7 +20,7 @@
 import { CacheError } from '../errors.js';
 import { cacheKey, MAX_CACHED_BYTES, MAX_TTL_SECONDS, overallState, type Cache } from './cache.js';
 import { decodePoolRecord, encodePoolRecord, newPoolRecord, usesPool, type PoolRecord } from './pool.js';
-import type { Entry, SqliteStore, StoreStats, Write } from './sqlite.js';
+import type { Entry, SqliteStore, StoreStats, Write, WriteResult } from './sqlite.js';
 
 export interface CacheAsideOptions {
   now: () => number;
@@ -80,8 +80,13 @@ export interface CacheAsideStats extends StoreStats {
 }
 
 const TOMBSTONE = Buffer.from('T');
-const VALUE_TAG = 0x56; // 'V'
-const HEADER_BYTES = 9; // tag + expiry (float64 ms, 0 = never)
+/**
+ * The copy format: 'R' + expiry (float64 ms, 0 = never) + revision, createRevision, version (float64 each).
+ * Copies of an older format ('V', without revisions) are not recognised and read as a miss (schema 3 also moved
+ * the pool to a new epoch, so none is ever looked up).
+ */
+const VALUE_TAG = 0x52; // 'R'
+export const COPY_HEADER_BYTES = 33;
 const OUTBOX_PAGE = 500;
 const LIST_PAGE = 256;
 /** Tombstones in flight at once for big batch groups and imports. */
@@ -137,28 +142,46 @@ export class CacheAsideStore {
     return lookup!;
   }
 
-  async set(key: string, value: Buffer, expiresAt: number | null): Promise<void> {
-    await this.write([{ op: 'set', key, value, expiresAt }]);
+  async set(key: string, value: Buffer, expiresAt: number | null): Promise<WriteResult> {
+    const [result] = await this.write([{ op: 'set', key, value, expiresAt }]);
+    return result!;
   }
 
-  /** Resolves to whether the key was there. */
-  async delete(key: string): Promise<boolean> {
-    const [existed] = await this.write([{ op: 'delete', key }]);
-    return existed === true;
+  async delete(key: string): Promise<WriteResult> {
+    const [result] = await this.write([{ op: 'delete', key }]);
+    return result!;
   }
 
   /**
    * Commit first, then invalidate: all the writes in one transaction (sqlite.ts applyWrites), then tombstones for
-   * the keys owed one, pipelined. The cache never holds a value SQLite has not committed. Resolves to whether
-   * each write found its key live.
+   * the keys owed one, pipelined. The cache never holds a value SQLite has not committed. Resolves to what each
+   * write did (conditions and counters are decided in that transaction, never from a copy).
    */
-  async write(writes: Write[]): Promise<boolean[]> {
-    const { existed, owed, pool } = await this.store.applyWrites(writes, this.options.now());
+  async write(writes: Write[]): Promise<WriteResult[]> {
+    const { results, owed, pool } = await this.store.applyWrites(writes, this.options.now());
     // The pool as the transaction saw it holds the copies this write must invalidate (a pool change is a write
     // transaction too: no write commits on the old pool after it).
-    const scope = await this.scopeFor(pool);
-    if (scope && owed.length > 0) await this.invalidatePaged(scope, owed);
-    return existed;
+    const scope = owed.length > 0 ? await this.scopeFor(pool) : null;
+    if (scope) await this.invalidatePaged(scope, owed);
+    return results;
+  }
+
+  /**
+   * Removes every key under `prefix` in one transaction (one revision), then delivers the invalidations it
+   * recorded page by page from the outbox: memory stays bounded however many keys went. A page memcached does
+   * not take stays in the outbox for the next read (here or in any process) to replay.
+   */
+  async deletePrefix(prefix: string): Promise<{ count: number; revision: number }> {
+    const { count, revision, pool, owed } = await this.store.deletePrefix(prefix, this.options.now());
+    const scope = owed ? await this.scopeFor(pool) : null;
+    if (scope && owed) {
+      for (let after = owed.firstId - 1; ; ) {
+        const page = await this.store.owedPage(after, owed.lastId, INVALIDATE_PAGE);
+        if (page.length === 0 || !(await this.invalidate(scope, page))) break;
+        after = page.at(-1)!.id;
+      }
+    }
+    return { count, revision };
   }
 
   /** Live entries in key order, one page in memory at a time; `keysOnly` leaves values empty and unread. */
@@ -303,11 +326,11 @@ export class CacheAsideStore {
    * Import: every chunk in one transaction (all or nothing), then tombstones for every key that had a row.
    * Keys that did not exist owe nothing (the fresh-insert rule, checked against the outbox).
    */
-  async importWrites(chunks: AsyncIterable<Write[]>): Promise<{ count: number; overwritten: number }> {
-    const outcome = await this.store.applyWriteStream(chunks, this.options.now());
+  async importWrites(chunks: AsyncIterable<Write[]>, floor?: () => number): Promise<{ count: number; overwritten: number; revision: number }> {
+    const outcome = await this.store.applyWriteStream(chunks, this.options.now(), floor);
     const scope = outcome.owed.length > 0 ? await this.scopeFor(outcome.pool) : null;
     if (scope) await this.invalidatePaged(scope, outcome.owed);
-    return { count: outcome.writes, overwritten: outcome.existed };
+    return { count: outcome.writes, overwritten: outcome.existed, revision: outcome.revision };
   }
 
   /** invalidate() in pages, so a huge import never has more than a page of memcached calls in flight. */
@@ -409,22 +432,32 @@ export class CacheAsideStore {
 }
 
 function copyFits(entry: Entry): boolean {
-  return entry.value.length + HEADER_BYTES <= MAX_CACHED_BYTES;
+  return entry.value.length + COPY_HEADER_BYTES <= MAX_CACHED_BYTES;
 }
 
 function encodeCopy(entry: Entry): Buffer {
-  const header = Buffer.alloc(HEADER_BYTES);
+  const header = Buffer.alloc(COPY_HEADER_BYTES);
   header[0] = VALUE_TAG;
   header.writeDoubleBE(entry.expiresAt ?? 0, 1);
+  header.writeDoubleBE(entry.revision, 9);
+  header.writeDoubleBE(entry.createRevision, 17);
+  header.writeDoubleBE(entry.version, 25);
   return Buffer.concat([header, entry.value]);
 }
 
 /** A live copy, or undefined for a tombstone, an expired copy or anything unrecognised. */
 function decodeCopy(key: string, copy: Buffer, now: number): Entry | undefined {
-  if (copy.length < HEADER_BYTES || copy[0] !== VALUE_TAG) return undefined;
+  if (copy.length < COPY_HEADER_BYTES || copy[0] !== VALUE_TAG) return undefined;
   const expiry = copy.readDoubleBE(1);
   if (expiry !== 0 && expiry <= now) return undefined;
-  return { key, value: copy.subarray(HEADER_BYTES), expiresAt: expiry === 0 ? null : expiry };
+  return {
+    key,
+    value: copy.subarray(COPY_HEADER_BYTES),
+    expiresAt: expiry === 0 ? null : expiry,
+    revision: copy.readDoubleBE(9),
+    createRevision: copy.readDoubleBE(17),
+    version: copy.readDoubleBE(25),
+  };
 }
 
 function copyTtlSeconds(entry: Entry, now: number): number {
@@ -433,5 +466,5 @@ function copyTtlSeconds(entry: Entry, now: number): number {
 }
 
 function sameEntry(a: Entry | undefined, b: Entry): boolean {
-  return a !== undefined && a.expiresAt === b.expiresAt && a.value.equals(b.value);
+  return a !== undefined && a.revision === b.revision && a.expiresAt === b.expiresAt && a.value.equals(b.value);
 }

@@ -9,19 +9,11 @@ import { createRequire } from 'node:module';
 import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { StorageError } from '../errors.js';
+import { decodePoolRecord, encodePoolRecord } from './pool.js';
 import { SqliteConnection, type SqlParam } from './sqlite-driver.js';
+import { applyWrite, isLive, needsValues, type Entry, type Write, type WriteResult } from './writes.js';
 
-export interface Entry {
-  key: string;
-  value: Buffer;
-  /** Milliseconds since the epoch; null when the key never expires. */
-  expiresAt: number | null;
-}
-
-export type Write =
-  | { op: 'set'; key: string; value: Buffer; expiresAt: number | null }
-  | { op: 'delete'; key: string };
-
+export type { Entry, Write, WriteResult } from './writes.js';
 
 export interface PendingInvalidation {
   id: number;
@@ -29,6 +21,8 @@ export interface PendingInvalidation {
 }
 
 export interface StoreStats {
+  /** The database revision: +1 for every write command that changed something. */
+  revision: number;
   keys: number;
   expiredKeys: number;
   pendingInvalidations: number;
@@ -38,26 +32,39 @@ export interface StoreStats {
 /**
  * 2: the pool record (meta 'pool') and epoch-scoped cache keys. A release before it would neither honour the
  * record nor invalidate the keys this one reads, so the bump makes it refuse the file instead.
+ * 3: revisions (the `revision` table, and per entry revision, create_revision, version); cached copies carry
+ * them in a new format, and the migration moves the pool to its next epoch so no copy of the old format is read.
  */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 /** Expired rows removed per write transaction: purging stays cheap and bounded however many have piled up. */
 const PURGE_BATCH = 100;
+
+/** One row: the database revision, counted up inside every write transaction (so gap-free, in commit order). */
+const REVISION_TABLE = `
+  CREATE TABLE IF NOT EXISTS revision (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
+  INSERT OR IGNORE INTO revision (id, value) VALUES (1, 0);`;
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
   CREATE TABLE IF NOT EXISTS entries (
     key TEXT PRIMARY KEY NOT NULL,
     value BLOB NOT NULL,
-    expires_at INTEGER
+    expires_at INTEGER,
+    revision INTEGER NOT NULL,
+    create_revision INTEGER NOT NULL,
+    version INTEGER NOT NULL
   );
   CREATE INDEX IF NOT EXISTS entries_by_expiry ON entries (expires_at) WHERE expires_at IS NOT NULL;
   -- AUTOINCREMENT: ids are never reused, so a process that deletes "its" outbox row by id can never delete a
   -- newer row that another writer added for the same key.
   CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL);
   CREATE INDEX IF NOT EXISTS outbox_by_key ON outbox (key);
+  ${REVISION_TABLE}
 `;
 
 const LIVE = '(expires_at IS NULL OR expires_at > ?)';
+const ENTRY_COLUMNS = 'key, value, expires_at, revision, create_revision, version';
+const REVISION_QUERY = 'SELECT value FROM revision WHERE id = 1';
 
 export class SqliteStore {
   private constructor(
@@ -83,7 +90,7 @@ export class SqliteStore {
 
   async read(key: string, now: number): Promise<Entry | undefined> {
     const row = await this.db.exclusive(() =>
-      this.db.get<EntryRow>(`SELECT key, value, expires_at FROM entries WHERE key = ? AND ${LIVE}`, [key, now]),
+      this.db.get<EntryRow>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE key = ? AND ${LIVE}`, [key, now]),
     );
     return row && toEntry(row);
   }
@@ -161,7 +168,7 @@ export class SqliteStore {
     const [bound, from] = afterKey === '' ? ['>=', prefix] : ['>', afterKey];
     const rows = await this.db.exclusive(() =>
       this.db.all<EntryRow>(
-        `SELECT key, ${withValues ? 'value' : "x'' AS value"}, expires_at FROM entries
+        `SELECT key, ${withValues ? 'value' : "x'' AS value"}, expires_at, revision, create_revision, version FROM entries
          WHERE key ${bound} ? AND ${LIVE}
          ORDER BY key LIMIT ?`,
         [from, now, limit],
@@ -177,8 +184,9 @@ export class SqliteStore {
 
   async stats(now: number): Promise<StoreStats> {
     return this.db.exclusive(async () => {
-      const counts = await this.db.get<{ live: number; expired: number; pending: number }>(
+      const counts = await this.db.get<{ live: number; expired: number; pending: number; revision: number }>(
         `SELECT
+           (${REVISION_QUERY}) AS revision,
            (SELECT count(*) FROM entries WHERE ${LIVE}) AS live,
            (SELECT count(*) FROM entries WHERE NOT ${LIVE}) AS expired,
            (SELECT count(*) FROM outbox) AS pending`,
@@ -188,6 +196,7 @@ export class SqliteStore {
         'SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()',
       );
       return {
+        revision: counts?.revision ?? 0,
         keys: counts?.live ?? 0,
         expiredKeys: counts?.expired ?? 0,
         pendingInvalidations: counts?.pending ?? 0,
@@ -197,38 +206,95 @@ export class SqliteStore {
   }
 
   /**
-   * Applies the writes in one transaction, in order, with multi-row statements. Every key that had a row (live
-   * or expired) before the transaction, or still has an invalidation pending, gets one outbox row in the same
-   * transaction, so the invalidation it owes survives a crash or a memcached outage. A key with no row at all
-   * cannot have a live cached copy (every copy was of a row, and removing that row owed an invalidation, done or
-   * still pending), so a fresh insert owes nothing. Rows the transaction writes and overwrites itself were never
-   * visible to anyone, so one outbox row per key is enough. Expired rows are purged, a bounded number at a time.
+   * Applies the writes in one transaction, in order, with multi-row statements; each write that changes
+   * something takes the next database revision (writes.ts decides conditions and counters against the rows read
+   * here, under the write lock). Every key that is changed and had a row (live or expired) before the
+   * transaction, or still has an invalidation pending, gets one outbox row in the same transaction, so the
+   * invalidation it owes survives a crash or a memcached outage. A key with no row at all cannot have a live
+   * cached copy (every copy was of a row, and removing that row owed an invalidation, done or still pending), so
+   * a fresh insert owes nothing. Rows the transaction writes and overwrites itself were never visible to anyone,
+   * so one outbox row per key is enough. Expired rows are purged, a bounded number at a time.
    */
   applyWrites(writes: Write[], now: number): Promise<WriteOutcome> {
     return this.db.transaction(async () => {
-      const outcome = await this.applyChunk(writes, now);
+      const outcome = await this.applyChunk(writes, now, null);
       await this.purgeExpired(now);
       return outcome;
     });
   }
 
   /**
-   * Applies every chunk of an async source in ONE transaction (import): all or nothing. If the source throws
-   * (a malformed file), everything is rolled back. Chunks are applied as they arrive, so memory holds one chunk.
+   * Applies every chunk of an async source in ONE transaction (import): all or nothing, and ONE revision for the
+   * whole. If the source throws (a malformed file), everything is rolled back. Chunks are applied as they arrive,
+   * so memory holds one chunk. `floor()`, asked once the source is read, is a revision the import must end above
+   * (the exported database's): revisions never go backwards across export and import.
    */
-  applyWriteStream(chunks: AsyncIterable<Write[]>, now: number): Promise<StreamOutcome> {
+  applyWriteStream(chunks: AsyncIterable<Write[]>, now: number, floor: () => number = () => 0): Promise<StreamOutcome> {
     return this.db.transaction(async () => {
-      const total: StreamOutcome = { writes: 0, existed: 0, owed: [], pool: null };
+      const total: StreamOutcome = { writes: 0, existed: 0, owed: [], pool: null, revision: 0 };
+      const start = Number((await this.db.get<{ value: number }>(REVISION_QUERY))?.value ?? 0);
+      let revision = start + 1;
+      let changed = false;
       for await (const writes of chunks) {
-        const { existed, owed, pool } = await this.applyChunk(writes, now);
-        total.pool = pool;
+        const outcome = await this.applyChunk(writes, now, revision);
+        total.pool = outcome.pool;
         total.writes += writes.length;
-        total.existed += existed.filter(Boolean).length;
-        for (const item of owed) total.owed.push(item);
+        for (const result of outcome.results) {
+          if (result.status !== 'applied') continue;
+          changed = true;
+          if (result.existed) total.existed++;
+        }
+        for (const item of outcome.owed) total.owed.push(item);
       }
+      // The entries went in at start+1; an export from a database further on moves them above its revision.
+      const above = floor();
+      if (changed && above >= revision) {
+        const moved = above + 1;
+        await this.db.run('UPDATE entries SET revision = ?, create_revision = CASE WHEN create_revision = ? THEN ? ELSE create_revision END WHERE revision = ?', [moved, revision, moved, revision]);
+        revision = moved;
+      }
+      total.revision = changed ? revision : Math.max(start, above);
+      if (total.revision !== start) await this.db.run('UPDATE revision SET value = ? WHERE id = 1', [total.revision]);
       await this.purgeExpired(now);
       return total;
     });
+  }
+
+  /**
+   * Deletes every key starting with `prefix` (every key for '') in one transaction, as one write command: one
+   * revision when any live key went. Every key that had a row owes an invalidation; they are recorded in the
+   * outbox by one INSERT … SELECT (consecutive ids), so a million keys never pass through this process's memory:
+   * the caller delivers them page by page from the outbox (`owedPage`).
+   */
+  deletePrefix(prefix: string, now: number): Promise<PrefixDeleteOutcome> {
+    return this.db.transaction(async () => {
+      const [range, params] = keyRange(prefix);
+      const state = await this.db.get<{ revision: number; pool: string | null; live: number }>(
+        `SELECT (${REVISION_QUERY}) AS revision, (${POOL_QUERY}) AS pool,
+                (SELECT count(*) FROM entries WHERE ${range} AND ${LIVE}) AS live`,
+        [...params, now],
+      );
+      const { lastID, changes } = await this.db.run(`INSERT INTO outbox (key) SELECT key FROM entries WHERE ${range}`, params);
+      await this.db.run(`DELETE FROM entries WHERE ${range}`, params);
+      const count = state?.live ?? 0;
+      let revision = Number(state?.revision ?? 0);
+      if (count > 0) await this.db.run('UPDATE revision SET value = ? WHERE id = 1', [++revision]);
+      const owed = changes > 0 ? { firstId: lastID - changes + 1, lastId: lastID } : null;
+      return { count, revision, pool: state?.pool ?? null, owed };
+    });
+  }
+
+  /** Outbox rows with ids in [afterId + 1, lastId], oldest first, at most `limit` (a prefix delete's pages). */
+  owedPage(afterId: number, lastId: number, limit: number): Promise<PendingInvalidation[]> {
+    return this.db.exclusive(() =>
+      this.db.all<PendingInvalidation>('SELECT id, key FROM outbox WHERE id > ? AND id <= ? ORDER BY id LIMIT ?', [afterId, lastId, limit]),
+    );
+  }
+
+  /** The database revision, read now. */
+  async revision(): Promise<number> {
+    const row = await this.db.exclusive(() => this.db.get<{ value: number }>(REVISION_QUERY));
+    return Number(row?.value ?? 0);
   }
 
   /** Live entries for many keys (absent keys are simply missing from the map). */
@@ -236,86 +302,101 @@ export class SqliteStore {
     return this.db.exclusive(async () => {
       const found = new Map<string, Entry>();
       for (const part of slices([...new Set(keys)], IN_LIST_MAX)) {
-        const rows = await this.bulk('all', `SELECT key, value, expires_at FROM entries WHERE key IN (${marks(part.length)}) AND ${LIVE}`, part.length, IN_LIST_MAX, [...part, now]);
+        const rows = await this.bulk('all', `SELECT ${ENTRY_COLUMNS} FROM entries WHERE key IN (${marks(part.length)}) AND ${LIVE}`, part.length, IN_LIST_MAX, [...part, now]);
         for (const row of rows as EntryRow[]) found.set(row.key, toEntry(row));
       }
       return found;
     });
   }
 
-  /** How many live keys start with `prefix` (for progress bars). */
+  /** How many live keys start with `prefix` (progress bars, and the REPL's confirmation of a prefix delete). */
   async countLive(prefix: string, now: number): Promise<number> {
+    const [range, params] = keyRange(prefix);
     const row = await this.db.exclusive(() =>
-      this.db.get<{ n: number }>(
-        `SELECT count(*) AS n FROM entries WHERE key >= ? AND substr(key, 1, ?) = ? AND ${LIVE}`,
-        [prefix, prefix.length, prefix, now],
-      ),
+      this.db.get<{ n: number }>(`SELECT count(*) AS n FROM entries WHERE ${range} AND ${LIVE}`, [...params, now]),
     );
     return row?.n ?? 0;
   }
 
-  private async applyChunk(writes: Write[], now: number): Promise<WriteOutcome> {
+  /**
+   * One chunk of writes, inside the caller's transaction. `shared` is the one revision every change takes (an
+   * import), or null: each change takes the next one.
+   */
+  private async applyChunk(writes: Write[], now: number, shared: number | null): Promise<WriteOutcome> {
     // One record per key, in order of first appearance. (One map, not a set and three maps: a batch group holds a
     // thousand keys, and hash tables that size are most of what a group allocates — README, "Memory".)
     const byKey = new Map<string, KeyState>();
     for (const write of writes) {
-      if (!byKey.has(write.key)) byKey.set(write.key, { hadRow: false, live: false, pending: false, last: write });
+      if (!byKey.has(write.key)) byKey.set(write.key, { hadRow: false, pending: false, changed: false, current: undefined });
     }
     const keys = Array.from(byKey.keys());
     // The outbox is almost always empty (rows live only until memcached acknowledges), and it cannot change while
     // this transaction holds the write lock: when it is empty, no key of the chunk has an invalidation pending.
     // The pool record comes along: the invalidations must go to the pool that holds copies at commit (cache-aside.ts).
-    const state = await this.db.get<{ any: number; pool: string | null }>(
-      `SELECT EXISTS (SELECT 1 FROM outbox) AS any, (${POOL_QUERY}) AS pool`,
+    const state = await this.db.get<{ any: number; pool: string | null; revision: number }>(
+      `SELECT EXISTS (SELECT 1 FROM outbox) AS any, (${POOL_QUERY}) AS pool, (${REVISION_QUERY}) AS revision`,
     );
     const outboxEmpty = state?.any === 0;
+    // Values are read only when a condition compares them or a counter adds to them: a bulk load never needs them.
+    const columns = needsValues(writes) ? ENTRY_COLUMNS : "key, x'' AS value, expires_at, revision, create_revision, version";
     for (const part of slices(keys, IN_LIST_MAX)) {
-      const rows = await this.bulk('all', `SELECT key, ${LIVE} AS live FROM entries WHERE key IN (${marks(part.length)})`, part.length, IN_LIST_MAX, [now, ...part]);
-      for (const row of rows as { key: string; live: number }[]) {
-        const state = byKey.get(row.key)!;
-        state.hadRow = true;
-        state.live = row.live === 1;
+      const rows = await this.bulk('all', `SELECT ${columns} FROM entries WHERE key IN (${marks(part.length)})`, part.length, IN_LIST_MAX, part);
+      for (const row of rows as EntryRow[]) {
+        const keyState = byKey.get(row.key)!;
+        keyState.hadRow = true;
+        const entry = toEntry(row);
+        if (isLive(entry, now)) keyState.current = entry;
       }
       if (outboxEmpty) continue;
       const queued = await this.bulk('all', `SELECT DISTINCT key FROM outbox WHERE key IN (${marks(part.length)})`, part.length, IN_LIST_MAX, part);
       for (const row of queued as { key: string }[]) byKey.get(row.key)!.pending = true;
     }
-    // Replay the writes in order in memory: what each saw, and the one row each key ends with.
-    const existed: boolean[] = [];
+    // Replay the writes in order in memory: what each did, and the state each key ends with.
+    let revision = Number(state?.revision ?? 0);
+    let changes = 0;
+    const results: WriteResult[] = [];
     for (const write of writes) {
-      const state = byKey.get(write.key)!;
-      existed.push(state.live);
-      state.live = write.op === 'set' && (write.expiresAt === null || write.expiresAt > now);
-      state.last = write;
+      const keyState = byKey.get(write.key)!;
+      const result = applyWrite(write, keyState.current, shared ?? revision + 1, now);
+      results.push(result);
+      if (result.status !== 'applied') continue;
+      if (shared === null) revision++;
+      changes++;
+      keyState.changed = true;
+      keyState.current = result.after;
     }
     // Rows without an expiry (the common case) go in statements of their own with NULL written into the SQL:
-    // binding a parameter costs more than anything else SQLite does for a row here, and this saves a third of them.
-    // Keys are unique among the final writes, so the groups may go in any order.
-    const lasting: SetWrite[] = [];
-    const expiring: SetWrite[] = [];
+    // binding a parameter costs more than anything else SQLite does for a row here, and this saves one per row.
+    // Keys are unique among the end states, so the groups may go in any order.
+    const lasting: Entry[] = [];
+    const expiring: Entry[] = [];
     const deletes: string[] = [];
     const owedKeys: string[] = [];
-    byKey.forEach((state, key) => {
-      const { last } = state;
-      if (last.op === 'delete') deletes.push(key);
-      else if (last.expiresAt === null) lasting.push(last);
-      else expiring.push(last);
-      if (state.hadRow || state.pending) owedKeys.push(key);
+    byKey.forEach((keyState, key) => {
+      if (!keyState.changed) return;
+      const entry = keyState.current;
+      if (!entry) {
+        if (keyState.hadRow) deletes.push(key);
+      } else if (entry.expiresAt === null) lasting.push(entry);
+      else expiring.push(entry);
+      if (keyState.hadRow || keyState.pending) owedKeys.push(key);
     });
     for (const [rows, row, perRow] of [
-      [lasting, '(?, ?, NULL)', 2],
-      [expiring, '(?, ?, ?)', 3],
+      [lasting, '(?, ?, NULL, ?, ?, ?)', 5],
+      [expiring, '(?, ?, ?, ?, ?, ?)', 6],
     ] as const) {
       for (const part of slices(rows, UPSERT_ROWS_MAX)) {
         const params: SqlParam[] = [];
-        for (const write of part) {
-          params.push(write.key, write.value);
-          if (perRow === 3) params.push(write.expiresAt);
+        for (const entry of part) {
+          params.push(entry.key, entry.value);
+          if (perRow === 6) params.push(entry.expiresAt);
+          params.push(entry.revision, entry.createRevision, entry.version);
         }
         await this.bulk(
           'run',
-          `INSERT INTO entries (key, value, expires_at) VALUES ${new Array<string>(part.length).fill(row).join(', ')}
-           ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+          `INSERT INTO entries (${ENTRY_COLUMNS}) VALUES ${new Array<string>(part.length).fill(row).join(', ')}
+           ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at,
+             revision = excluded.revision, create_revision = excluded.create_revision, version = excluded.version`,
           part.length,
           UPSERT_ROWS_MAX,
           params,
@@ -331,7 +412,8 @@ export class SqliteStore {
       // One statement under the write lock: AUTOINCREMENT ids of its rows are consecutive, ending at lastID.
       part.forEach((key, i) => owed.push({ id: lastID - part.length + 1 + i, key }));
     }
-    return { existed, owed, pool: state?.pool ?? null };
+    if (shared === null && changes > 0) await this.db.run('UPDATE revision SET value = ? WHERE id = 1', [revision]);
+    return { results, owed, pool: state?.pool ?? null, revision: shared ?? revision };
   }
 
   /**
@@ -356,36 +438,65 @@ export class SqliteStore {
   }
 }
 
-type SetWrite = Extract<Write, { op: 'set' }>;
-
 /** What applyChunk knows of one key of its chunk. */
 interface KeyState {
   /** A row (live or expired) was there before the chunk: its cached copy, if any, must go. */
   hadRow: boolean;
-  /** Live now, as the writes are replayed in order (before the first: live before the chunk). */
-  live: boolean;
   /** An invalidation of the key is still in the outbox (COHERENCE.md, "Fresh inserts"). */
   pending: boolean;
-  /** The key's last write in the chunk: the row it ends with. */
-  last: Write;
+  /** Some write of the chunk changed the key: its end state is written, and it may owe an invalidation. */
+  changed: boolean;
+  /** The key's live state as the writes are replayed in order (undefined: absent). */
+  current: Entry | undefined;
 }
 
 export interface WriteOutcome {
-  /** Per write, in order: whether a live row was there just before it. */
-  existed: boolean[];
+  /** Per write, in order: what it did (writes.ts). */
+  results: WriteResult[];
   /** Invalidations the cache is owed after commit (one per key). */
   owed: PendingInvalidation[];
   /** The pool record's text as the write transaction saw it. */
   pool: string | null;
+  /** The database revision after the transaction. */
+  revision: number;
 }
 
 export interface StreamOutcome {
   writes: number;
-  /** Writes that found a live row (overwrites and deletes of present keys). */
+  /** Writes that found a live row (overwrites of present keys). */
   existed: number;
   owed: PendingInvalidation[];
   /** The pool record's text as the transaction saw it (null also for an import of nothing). */
   pool: string | null;
+  /** The database revision after the import (the import's own when it changed anything). */
+  revision: number;
+}
+
+export interface PrefixDeleteOutcome {
+  /** Live keys removed. */
+  count: number;
+  /** The database revision after the delete (its own when count > 0). */
+  revision: number;
+  pool: string | null;
+  /** The outbox ids the delete recorded (every key that had a row), delivered page by page; null: none. */
+  owed: { firstId: number; lastId: number } | null;
+}
+
+/**
+ * The SQL condition for "key starts with prefix" as one index range, and its parameters: `key >= prefix AND
+ * key < next`, where next is the prefix with its last character raised by one. Keys compare as UTF-8 bytes, which
+ * order like code points, so exactly the keys with the prefix fall in the range and the scan stops at its end.
+ */
+function keyRange(prefix: string): [string, SqlParam[]] {
+  if (prefix === '') return ['1', []];
+  const chars = Array.from(prefix);
+  while (chars.length > 0) {
+    const last = chars.pop()!.codePointAt(0)!;
+    let next = last + 1;
+    if (next === 0xd800) next = 0xe000; // surrogates are not characters
+    if (next <= 0x10ffff) return ['key >= ? AND key < ?', [prefix, chars.join('') + String.fromCodePoint(next)]];
+  }
+  return ['key >= ?', [prefix]]; // every character was the highest one: nothing sorts above the prefix's keys
 }
 
 /** Bound parameters per statement stay under SQLite's historical limit of 999 on every build. */
@@ -406,11 +517,14 @@ interface EntryRow {
   key: string;
   value: Buffer | string;
   expires_at: number | null;
+  revision: number;
+  create_revision: number;
+  version: number;
 }
 
 function toEntry(row: EntryRow): Entry {
   const value = typeof row.value === 'string' ? Buffer.from(row.value) : row.value;
-  return { key: row.key, value, expiresAt: row.expires_at };
+  return { key: row.key, value, expiresAt: row.expires_at, revision: row.revision, createRevision: row.create_revision, version: row.version };
 }
 
 /**
@@ -500,11 +614,28 @@ async function initialise(db: SqliteConnection): Promise<string> {
       await db.run("INSERT INTO meta (name, value) VALUES ('namespace_id', ?)", [newNamespaceId()]);
     }
     // 1 → 2 changes no table: the pool is recorded by the first process that uses memcached on the file.
+    if (again === 1 || again === 2) await addRevisions(db);
     await db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
   });
   const meta = await db.get<{ value: string }>(NAMESPACE_QUERY);
   if (!meta) throw new StorageError(`${JSON.stringify(db.path)} is not a tbase database (no namespace id)`);
   return meta.value;
+}
+
+/**
+ * 2 → 3: the entries already there count as written by one write command, revision 1 (version 1 each), so the
+ * database starts at revision 1 (0 when empty). The pool moves to its next epoch: copies cached before carry no
+ * revisions, and under the old epoch's keys they could neither be read as new copies nor be replaced by a fill
+ * (`add` refuses while they are there), so the cache starts cold instead.
+ */
+async function addRevisions(db: SqliteConnection): Promise<void> {
+  for (const column of ['revision', 'create_revision', 'version']) {
+    await db.exec(`ALTER TABLE entries ADD COLUMN ${column} INTEGER NOT NULL DEFAULT 1`);
+  }
+  await db.exec(REVISION_TABLE);
+  await db.run('UPDATE revision SET value = (SELECT count(*) > 0 FROM entries) WHERE id = 1');
+  const pool = decodePoolRecord((await db.get<{ value: string }>(POOL_QUERY))?.value ?? null);
+  if (pool) await db.run("UPDATE meta SET value = ? WHERE name = 'pool'", [encodePoolRecord({ ...pool, epoch: pool.epoch + 1 })]);
 }
 
 const NAMESPACE_QUERY = "SELECT value FROM meta WHERE name = 'namespace_id'";

@@ -1,13 +1,17 @@
 /**
  * The export document, and its reader.
  *
- *   {"format":"tenantbase-export","version":1,"entries":[
- *   {"key":"a","value":"text","expiresAt":null},
- *   {"key":"b","value":"AAEC","encoding":"base64","expiresAt":1767225600000}
- *   ],"count":2}
+ *   {"format":"tenantbase-export","version":2,"entries":[
+ *   {"key":"a","value":"text","expiresAt":null,"revision":7,"createRevision":3,"version":2},
+ *   {"key":"b","value":"AAEC","encoding":"base64","expiresAt":1767225600000,"revision":9,"createRevision":9,"version":1}
+ *   ],"revision":12,"count":2}
  *
  * Values are text when they are valid UTF-8, else base64 with `"encoding":"base64"`; `expiresAt` is the key's
  * absolute expiry in milliseconds since the epoch (null: never), so a TTL survives the round trip exactly.
+ * Each entry shows its revisions; the footer's `revision` is the database's once every entry was read (at least
+ * every entry's). An import is one write at ONE new revision above both the importing database's and the
+ * document's (revisions never go backwards across export and import); the entries' own revisions are not
+ * carried over. Version 1 documents (no revisions) are still read.
  * `count` comes last, so a truncated file is always incomplete JSON and never a smaller valid export.
  *
  * The 'lines' layout (files, one-shot) puts one entry per line, which lets the reader stream it; any other valid
@@ -22,19 +26,25 @@ import { lineGroups } from '../batch/lines.js';
 export type ExportLayout = 'lines' | 'compact';
 
 export const EXPORT_FORMAT = 'tenantbase-export';
-export const EXPORT_VERSION = 1;
-const HEADER = `{"format":"${EXPORT_FORMAT}","version":${EXPORT_VERSION},"entries":[`;
-const FOOTER = /^\],"count":(\d+)\}\s*$/;
+export const EXPORT_VERSION = 2;
+const READABLE_VERSIONS = [1, 2];
+const header = (version: number) => `{"format":"${EXPORT_FORMAT}","version":${version},"entries":[`;
+const FOOTER = /^\],(?:"revision":(\d+),)?"count":(\d+)\}\s*$/;
+
+/** What a reader learns of a document besides its entries: the exported database's revision (0 if unknown). */
+export interface ExportFacts {
+  revision: number;
+}
 /** A file that is not in the streaming layout is parsed whole; beyond this size it is refused. */
 const MAX_WHOLE_DOCUMENT_BYTES = 512 * 1024 * 1024;
 /** Writes handed to the store at a time (all inside one transaction). */
 export const IMPORT_CHUNK = 2000;
 const OUT_BUFFER_CHARS = 64 * 1024;
 
-/** The document, as text pieces of about 64 KiB. */
-export async function* exportDocument(entries: AsyncIterable<Entry>, layout: ExportLayout): AsyncGenerator<string> {
+/** The document, as text pieces of about 64 KiB; `revision()` is asked once every entry is out. */
+export async function* exportDocument(entries: AsyncIterable<Entry>, layout: ExportLayout, revision: () => Promise<number>): AsyncGenerator<string> {
   const newline = layout === 'lines' ? '\n' : '';
-  let buffer = HEADER + newline;
+  let buffer = header(EXPORT_VERSION) + newline;
   let count = 0;
   for await (const entry of entries) {
     buffer += (count > 0 ? `,${newline}` : '') + JSON.stringify(exportedEntry(entry));
@@ -44,36 +54,41 @@ export async function* exportDocument(entries: AsyncIterable<Entry>, layout: Exp
       buffer = '';
     }
   }
-  yield `${buffer}${count > 0 ? newline : ''}],"count":${count}}${newline}`;
+  yield `${buffer}${count > 0 ? newline : ''}],"revision":${await revision()},"count":${count}}${newline}`;
 }
 
 function exportedEntry(entry: Entry) {
+  const revisions = { revision: entry.revision, createRevision: entry.createRevision, version: entry.version };
   return isUtf8(entry.value)
-    ? { key: entry.key, value: entry.value.toString('utf8'), expiresAt: entry.expiresAt }
-    : { key: entry.key, value: entry.value.toString('base64'), encoding: 'base64', expiresAt: entry.expiresAt };
+    ? { key: entry.key, value: entry.value.toString('utf8'), expiresAt: entry.expiresAt, ...revisions }
+    : { key: entry.key, value: entry.value.toString('base64'), encoding: 'base64', expiresAt: entry.expiresAt, ...revisions };
 }
 
 /**
  * Reads an export into chunks of writes. Throws UsageError ("malformed import …") on anything that is not a
  * complete, valid export — the caller applies the chunks inside one transaction, so nothing is imported then.
  */
-export async function* readExport(input: AsyncIterable<Buffer | string> | Iterable<Buffer | string>, onBytes?: (bytes: number) => void): AsyncGenerator<Write[]> {
+export async function* readExport(
+  input: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
+  onBytes?: (bytes: number) => void,
+  facts: ExportFacts = { revision: 0 },
+): AsyncGenerator<Write[]> {
   const groups = lineGroups(input, IMPORT_CHUNK, onBytes)[Symbol.asyncIterator]();
   try {
-    yield* readGroups(groups);
+    yield* readGroups(groups, facts);
   } finally {
     await groups.return?.(undefined); // closes the input when reading stops early
   }
 }
 
-async function* readGroups(groups: AsyncIterator<string[]>): AsyncGenerator<Write[]> {
+async function* readGroups(groups: AsyncIterator<string[]>, facts: ExportFacts): AsyncGenerator<Write[]> {
   let lineNumber = 0;
   let first = await groups.next();
   while (!first.done && first.value.length === 0) first = await groups.next();
   if (first.done) throw malformed('the input is empty');
   const head = first.value[0]!.replace(/\r$/, '');
-  if (head !== HEADER) {
-    yield* readWhole(first.value, groups);
+  if (!READABLE_VERSIONS.some((version) => head === header(version))) {
+    yield* readWhole(first.value, groups, facts);
     return;
   }
   let footer: number | null = null;
@@ -94,7 +109,8 @@ async function* readGroups(groups: AsyncIterator<string[]>): AsyncGenerator<Writ
       const end = FOOTER.exec(line);
       if (end) {
         if (sawEntry && expectMore) throw malformed(`line ${lineNumber}: an entry was expected after the comma`);
-        footer = Number(end[1]);
+        footer = Number(end[2]);
+        facts.revision = Number(end[1] ?? 0);
         continue;
       }
       if (sawEntry && !expectMore) throw malformed(`line ${lineNumber}: missing comma after the previous entry`);
@@ -120,7 +136,7 @@ async function* readGroups(groups: AsyncIterator<string[]>): AsyncGenerator<Writ
 }
 
 /** Any JSON of the export's shape, read whole (bounded). */
-async function* readWhole(firstLines: string[], rest: AsyncIterator<string[]>): AsyncGenerator<Write[]> {
+async function* readWhole(firstLines: string[], rest: AsyncIterator<string[]>, facts: ExportFacts): AsyncGenerator<Write[]> {
   const parts = [firstLines.join('\n')];
   let size = parts[0]!.length;
   for (let next = await rest.next(); !next.done; next = await rest.next()) {
@@ -136,9 +152,11 @@ async function* readWhole(firstLines: string[], rest: AsyncIterator<string[]>): 
     throw malformed(`not valid JSON (${(error as Error).message})`);
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw malformed('the document is not a JSON object');
-  const { format, version, entries, count } = doc as Record<string, unknown>;
+  const { format, version, entries, count, revision } = doc as Record<string, unknown>;
   if (format !== EXPORT_FORMAT) throw malformed(`"format" is not "${EXPORT_FORMAT}"`);
-  if (version !== EXPORT_VERSION) throw malformed(`unsupported version ${JSON.stringify(version)}`);
+  if (!READABLE_VERSIONS.includes(version as number)) throw malformed(`unsupported version ${JSON.stringify(version)}`);
+  if (revision !== undefined && !isRevision(revision)) throw malformed('"revision" is not a whole number');
+  facts.revision = (revision as number | undefined) ?? 0;
   if (!Array.isArray(entries)) throw malformed('"entries" is not an array');
   if (count !== entries.length) throw malformed(`"count" is ${JSON.stringify(count)} but the document holds ${entries.length} entries`);
   for (let i = 0; i < entries.length; i += IMPORT_CHUNK) {
@@ -148,7 +166,10 @@ async function* readWhole(firstLines: string[], rest: AsyncIterator<string[]>): 
 
 function toWrite(item: unknown, where: string): Write {
   if (typeof item !== 'object' || item === null || Array.isArray(item)) throw malformed(`${where}: not an object`);
-  const { key, value, encoding, expiresAt } = item as Record<string, unknown>;
+  const { key, value, encoding, expiresAt, revision, createRevision, version } = item as Record<string, unknown>;
+  for (const [name, field] of Object.entries({ revision, createRevision, version })) {
+    if (field !== undefined && !isRevision(field)) throw malformed(`${where}: "${name}" is not a whole number`);
+  }
   if (typeof key !== 'string') throw malformed(`${where}: "key" is not a string`);
   if (typeof value !== 'string') throw malformed(`${where}: "value" is not a string`);
   let bytes: Buffer;
@@ -168,6 +189,10 @@ function toWrite(item: unknown, where: string): Write {
   } catch (error) {
     throw malformed(`${where}: ${(error as Error).message}`);
   }
+}
+
+function isRevision(value: unknown): boolean {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
 function malformed(why: string): UsageError {

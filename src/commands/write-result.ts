@@ -1,0 +1,32 @@
+/**
+ * From what the store did with a write (writes.ts) to the command's answer or typed error. One-shot commands,
+ * the REPL, batch segments and the HTTP API all answer writes through this, so a conflict or a missing key means
+ * the same everywhere.
+ */
+import { ConflictError, NotFoundError } from '../errors.js';
+import type { Write, WriteResult } from '../store/sqlite.js';
+import type { CommandResult, KeyRevisions } from './types.js';
+
+export function answerOf(write: Write, result: WriteResult): CommandResult {
+  switch (result.status) {
+    case 'conflict':
+      throw new ConflictError(write.key, result.current);
+    case 'missing':
+      throw new NotFoundError(write.key);
+    case 'invalid':
+      throw result.error;
+    case 'applied': {
+      const { after } = result;
+      // A set whose TTL had already run out leaves the key absent: it was still one change, at this revision.
+      const revisions: KeyRevisions = after ?? { revision: result.revision, createRevision: result.revision, version: 1 };
+      switch (write.op) {
+        case 'delete':
+          return { kind: 'deleted', key: write.key, revision: result.revision };
+        case 'set':
+          return { kind: 'stored', key: write.key, expiresAt: after?.expiresAt ?? write.expiresAt, revisions };
+        case 'incr':
+          return { kind: 'counter', key: write.key, value: after!.value.toString(), expiresAt: after!.expiresAt, revisions: after! };
+      }
+    }
+  }
+}
