@@ -8,8 +8,9 @@ export const TIME_BIN = '/usr/bin/time';
  * Runs a process with `inputFile` (or nothing) on stdin. Resolves to wall seconds, exit code, output line count,
  * the last output line, stderr, and the peak RSS in KiB when `measureRss` (via GNU time's %M, which reads the
  * kernel's high-water mark at exit; falls back to polling /proc/<pid>/status VmHWM when time is missing).
+ * With `countLine` (a string), `counted` is how many output lines are exactly that string (else null).
  */
-export function runProcess(command, args, { inputFile, measureRss = false, env } = {}) {
+export function runProcess(command, args, { inputFile, measureRss = false, env, countLine } = {}) {
   const rssFile = measureRss && existsSync(TIME_BIN) ? `/tmp/tbase-bench-rss-${process.pid}-${Math.random().toString(36).slice(2)}` : null;
   const [cmd, argv] = rssFile ? [TIME_BIN, ['-f', '%M', '-o', rssFile, command, ...args]] : [command, args];
   return new Promise((resolve, reject) => {
@@ -18,6 +19,8 @@ export function runProcess(command, args, { inputFile, measureRss = false, env }
     let lines = 0;
     let tail = '';
     let stderr = '';
+    let counted = countLine === undefined ? null : 0;
+    let partial = '';
     let polledKiB = 0;
     const poll =
       measureRss && !rssFile
@@ -34,6 +37,10 @@ export function runProcess(command, args, { inputFile, measureRss = false, env }
     child.stdout.on('data', (chunk) => {
       for (let i = chunk.indexOf('\n'); i >= 0; i = chunk.indexOf('\n', i + 1)) lines++;
       tail = (tail + chunk).slice(-300);
+      if (counted === null) return;
+      const parts = (partial + chunk).split('\n');
+      partial = parts.pop();
+      for (const part of parts) if (part === countLine) counted++;
     });
     child.stderr.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
     if (inputFile) {
@@ -55,7 +62,8 @@ export function runProcess(command, args, { inputFile, measureRss = false, env }
         rmSync(rssFile, { force: true });
       }
       const last = tail.replace(/\n$/, '').split('\n').at(-1);
-      resolve({ code, seconds, lines, last, stderr, rssKiB });
+      if (counted !== null && partial === countLine) counted++; // a last line without LF
+      resolve({ code, seconds, lines, last, stderr, rssKiB, counted });
     });
   });
 }

@@ -9,17 +9,23 @@
  *   5  batch of N `get` lines, cache cold (every get fills)  vs the same raw memjs figure
  *   6  peak RSS of the N-line batches of rows 3 and 4, of a batch of M set lines, and of `list` and `export` over
  *      M keys (memory must not grow with the input)          vs `node -e 0`
+ *   7  batch of N `incr counter:<i % 1000>` lines, throughput vs the sqlite3 shell: the same N counter upserts (+1, with
+ *                                                           revisions), one transaction
+ *   8  batch of N `set k:<i % 1000> v<i> --if-revision R`    vs the sqlite3 shell: the same N guarded UPDATEs (`WHERE key
+ *      lines, half of them matching, throughput              = … AND revision = …`), one transaction
  *
  * Every figure is a median of several runs; the two sides of a row alternate so that load drift hits both.
  * Processes are timed whole (start-up included) on both sides. It starts its own memcached on a free loopback
- * port and uses temporary databases. SQLite runs as tbase runs it: WAL, synchronous=FULL.
+ * port and uses temporary databases. SQLite runs as tbase runs it: WAL, synchronous=FULL. Every batch row checks
+ * the work was done (answers counted, and for rows 7-8 both sides' final rows compared with the expected ones), so
+ * a broken row fails instead of printing a ratio.
  *
  * Environment: BENCH_N (batch commands, default 100000), BENCH_MEM_N (memory rows, default 1000000),
  * BENCH_RUNS (runs per batch row, default 3), BENCH_ONESHOT_RUNS (default 25), BENCH_QUICK=1 (a quick pass:
  * N=20000, M=100000, 1 batch run, 7 one-shot runs), SQLITE3 (the sqlite3 shell, default /usr/bin/sqlite3).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -178,6 +184,130 @@ try {
   extra.bigBatchSeconds = big.seconds;
   extra.listSeconds = list.seconds;
   extra.exportSeconds = exported.seconds;
+
+  // --- 7, 8: batch incr and compare-and-set vs the sqlite3 shell ------------------------------------------------
+  // Both start from the same file: tbase makes it (schema, and KEYS keys written in order by one setup batch, so
+  // key j is at revision j + 1 and the database at revision KEYS), outside the timing, and the shell gets a copy.
+  // The expected end state (every key's value, revision, create_revision and version, and the database revision)
+  // is simulated here from tbase's rules (writes.ts); both sides' files must hold exactly that after every run.
+  // Neither side has expiries, so tbase's liveness checks change nothing and the shell leaves them out. The shell
+  // is given every revision number precomputed (tbase too counts revisions in memory, inside its transaction) and
+  // writes the revision table once at the end: one statement per line, the least SQL that does the same work.
+  // What the shell does NOT do and tbase does: parse command lines, check counters are 64-bit integers (BigInt),
+  // record an invalidation per changed key in the outbox, commit one transaction (one fsync) per input group of up
+  // to 1024 lines instead of one in all, send the cache its tombstones, and print N answers.
+  const KEYS = 1000;
+  const blob = (text) => `X'${Buffer.from(text).toString('hex')}'`;
+
+  // 7: counters. Line i increments counter:<i % KEYS>; every increment applies, so it takes revision KEYS + i + 1.
+  const counter = (j) => `counter:${j}`;
+  const incrSetup = join(dir, 'incr-setup.txt');
+  writeLines(incrSetup, KEYS, (j) => `set ${counter(j)} 0\n`);
+  const incrFile = join(dir, 'incr.txt');
+  writeLines(incrFile, N, (i) => `incr ${counter(i % KEYS)}\n`);
+  const incrState = initialState(KEYS, counter, () => '0');
+  const incrSql = join(dir, 'incr.sql');
+  // The shell, per line: one upsert that adds 1 to the stored decimal (stored back as the same bytes, a BLOB, as
+  // tbase stores it), sets the key's revision and counts its version up; a missing key would start at 1.
+  writeLines(incrSql, N, (i) => {
+    const entry = incrState.get(counter(i % KEYS));
+    const revision = KEYS + i + 1;
+    entry.value = String(Number(entry.value) + 1);
+    entry.revision = revision;
+    entry.version++;
+    return (
+      `${i === 0 ? 'BEGIN IMMEDIATE;\n' : ''}INSERT INTO entries (key, value, expires_at, revision, create_revision, version) ` +
+      `VALUES ('${entry.key}', ${blob('1')}, NULL, ${revision}, ${revision}, 1) ON CONFLICT (key) DO UPDATE SET ` +
+      `value = CAST(CAST(value AS INTEGER) + 1 AS BLOB), revision = excluded.revision, version = version + 1;\n` +
+      `${i === N - 1 ? `UPDATE revision SET value = ${KEYS + N} WHERE id = 1;\nCOMMIT;\n` : ''}`
+    );
+  });
+  const incrLast = incrState.get(counter((N - 1) % KEYS)).value; // the answer to the last line
+  log(`batch of ${N} incr lines over ${KEYS} counters and the sqlite3 shell, ${RUNS} runs each`);
+  const incrDbs = await prepareBoth('incr', incrSetup, KEYS);
+  const incrs = await alternate(
+    RUNS,
+    async (i) => {
+      const db = incrDbs[i].tbase;
+      const run = check(await runProcess(node, tbaseArgs(db), { inputFile: incrFile }), 'tbase batch incr', (r) => r.lines === N && r.last === incrLast);
+      verifyState(db, incrState, KEYS + N, 'tbase batch incr');
+      return N / run.seconds;
+    },
+    async (i) => {
+      const db = incrDbs[i].shell;
+      const run = check(await runProcess(sqliteShell, ['-bail', '-cmd', 'PRAGMA synchronous=FULL', db], { inputFile: incrSql }), 'sqlite3 shell (incr)');
+      verifyState(db, incrState, KEYS + N, 'sqlite3 shell (incr)');
+      return N / run.seconds;
+    },
+  );
+  rows.push(row(7, `batch ${N} \`incr\` (${KEYS} counters), throughput`, incrs.ours, 'sqlite3 shell, same counter upserts, 1 transaction', incrs.baseline, 'ops/s', '–', null, incrs.pairRatio));
+
+  // 8: compare-and-set. Line i is `set k:<j> v<i> --if-revision R` with j = i % KEYS: for an even j, R is the key's
+  // revision at that point (simulated: the setup's j + 1 the first time, then the revision its last applied set
+  // took), so it applies and takes the next database revision; for an odd j, R is its revision + 1, never right, so
+  // it is refused (\C) and changes nothing. Half the lines (every even key once per KEYS lines) apply.
+  const casKey = (j) => `k:${j}`;
+  const casSetup = join(dir, 'cas-setup.txt');
+  writeLines(casSetup, KEYS, (j) => `set ${casKey(j)} init-${j}\n`);
+  const casState = initialState(KEYS, casKey, (j) => `init-${j}`);
+  const casLines = [];
+  let casRevision = KEYS;
+  let casApplied = 0;
+  for (let i = 0; i < N; i++) {
+    const j = i % KEYS;
+    const entry = casState.get(casKey(j));
+    const matches = j % 2 === 0;
+    const given = matches ? entry.revision : entry.revision + 1;
+    const next = casRevision + 1; // the revision the write takes if it applies
+    casLines.push([j, given, next]);
+    if (matches) {
+      casRevision = next;
+      casApplied++;
+      entry.value = `v${i}`;
+      entry.revision = next;
+      entry.version++;
+    }
+  }
+  const casConflicts = N - casApplied;
+  const casFile = join(dir, 'cas.txt');
+  writeLines(casFile, N, (i) => `set ${casKey(casLines[i][0])} v${i} --if-revision ${casLines[i][1]}\n`);
+  const casSql = join(dir, 'cas.sql');
+  // The shell, per line: one guarded UPDATE (the value, no expiry, the next revision, version + 1) that changes the
+  // row only if the key is at the given revision.
+  writeLines(casSql, N, (i) => {
+    const [j, given, next] = casLines[i];
+    return (
+      `${i === 0 ? 'BEGIN IMMEDIATE;\n' : ''}UPDATE entries SET value = ${blob(`v${i}`)}, expires_at = NULL, revision = ${next}, ` +
+      `version = version + 1 WHERE key = '${casKey(j)}' AND revision = ${given};\n` +
+      `${i === N - 1 ? `UPDATE revision SET value = ${casRevision} WHERE id = 1;\nCOMMIT;\n` : ''}`
+    );
+  });
+  casLines.length = 0;
+  const casLast = (N - 1) % KEYS % 2 === 0 ? 'OK' : '\\C';
+  log(`batch of ${N} set --if-revision lines (${casApplied} match) and the sqlite3 shell, ${RUNS} runs each`);
+  const casDbs = await prepareBoth('cas', casSetup, KEYS);
+  const cas = await alternate(
+    RUNS,
+    async (i) => {
+      const db = casDbs[i].tbase;
+      const run = check(
+        await runProcess(node, tbaseArgs(db), { inputFile: casFile, countLine: '\\C' }),
+        'tbase batch set --if-revision',
+        (r) => r.lines === N && r.counted === casConflicts && r.last === casLast,
+      );
+      verifyState(db, casState, casRevision, 'tbase batch set --if-revision');
+      return N / run.seconds;
+    },
+    async (i) => {
+      const db = casDbs[i].shell;
+      const run = check(await runProcess(sqliteShell, ['-bail', '-cmd', 'PRAGMA synchronous=FULL', db], { inputFile: casSql }), 'sqlite3 shell (CAS)');
+      verifyState(db, casState, casRevision, 'sqlite3 shell (CAS)');
+      return N / run.seconds;
+    },
+  );
+  rows.push(row(8, `batch ${N} \`set --if-revision\` (half match), throughput`, cas.ours, 'sqlite3 shell, same guarded UPDATEs, 1 transaction', cas.baseline, 'ops/s', '–', null, cas.pairRatio));
+  extra.casApplied = casApplied;
+  extra.casConflicts = casConflicts;
 } finally {
   await memcached.stop();
   rmSync(dir, { recursive: true, force: true });
@@ -202,7 +332,7 @@ if (json) {
   console.log(table(rows));
   console.log('');
   console.log('Ratio: tbase / baseline for times and memory (lower is better), throughput tbase / baseline (higher is better).');
-  console.log('Rows 1-4: the median of the ratios of runs made back to back (bench/lib.js, alternate), not of the two medians.');
+  console.log('Rows 1-4, 7, 8: the median of the ratios of runs made back to back (bench/lib.js, alternate), not of the two medians.');
   console.log('Both sides are whole processes, start-up included. SQLite: WAL, synchronous=FULL on both sides.');
 }
 
@@ -225,6 +355,45 @@ function writeLines(path, n, make) {
   }
   writeSync(fd, buffer);
   closeSync(fd);
+}
+
+/** `keys` entries as a setup batch leaves them: key j written j-th, so at revision j + 1, version 1. */
+function initialState(keys, name, value) {
+  const state = new Map();
+  for (let j = 0; j < keys; j++) state.set(name(j), { key: name(j), value: value(j), revision: j + 1, createRevision: j + 1, version: 1 });
+  return state;
+}
+
+/**
+ * One database per run for each side, outside the timing: tbase runs the setup batch (`keys` lines) on a new file,
+ * and the shell gets a copy of that file (the same schema, rows and revisions).
+ */
+async function prepareBoth(name, setupFile, keys) {
+  const pairs = [];
+  for (let i = 0; i < RUNS; i++) {
+    const tbaseDb = join(dir, `${name}-tbase-${i}.db`);
+    const shellDb = join(dir, `${name}-shell-${i}.db`);
+    check(await runProcess(node, [bin, '--db', tbaseDb, '--servers', memcached.address], { inputFile: setupFile }), `tbase ${name} setup`, (r) => r.lines === keys);
+    for (const suffix of ['', '-wal']) if (existsSync(tbaseDb + suffix)) copyFileSync(tbaseDb + suffix, shellDb + suffix);
+    pairs.push({ tbase: tbaseDb, shell: shellDb });
+  }
+  return pairs;
+}
+
+/** Throws unless the database holds exactly the `expected` entries (nothing else, no expiry) at `revision`. */
+function verifyState(db, expected, revision, name) {
+  const query = "SELECT key, typeof(value), hex(value), expires_at IS NULL, revision, create_revision, version FROM entries ORDER BY key; SELECT 'revision', value FROM revision;";
+  const result = spawnSync(sqliteShell, [db, query], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (result.status !== 0) throw new Error(`${name}: cannot read ${db}: ${result.stderr}`);
+  const want = [...expected.values()]
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .map((e) => `${e.key}|blob|${Buffer.from(e.value).toString('hex').toUpperCase()}|1|${e.revision}|${e.createRevision}|${e.version}`);
+  want.push(`revision|${revision}`);
+  const got = result.stdout.replace(/\n$/, '').split('\n');
+  const at = want.findIndex((line, i) => got[i] !== line);
+  if (at >= 0 || got.length !== want.length) {
+    throw new Error(`${name}: the database does not hold the expected rows (${got.length} lines, ${want.length} expected; first difference: got ${JSON.stringify(got[at])}, expected ${JSON.stringify(want[at])})`);
+  }
 }
 
 function sleep(ms) {

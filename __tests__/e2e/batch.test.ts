@@ -101,7 +101,7 @@ describe('batch output', () => {
     expect(objects[1]).toMatchObject({ key: 'a', value: '1', ttl: 3600 });
     expect(objects[2]).toMatchObject({ key: 'nope', error: 'not_found' });
     expect(objects[3]).toMatchObject({ error: 'usage' });
-    expect(objects[5].entries).toEqual([{ key: 'a', value: '1', ttl: 3600 }]);
+    expect(objects[5].entries).toEqual([{ key: 'a', value: '1', ttl: 3600, revision: 1, createRevision: 1, version: 1 }]);
     expect(objects[6].document).toMatchObject({ format: 'tenantbase-export', count: 1 });
     expect(objects[7]).toMatchObject({ key: 'a', ttl: 3600 });
     expect(r.code).toBe(2); // two usage errors; the missing key does not count

@@ -71,7 +71,10 @@ describe('one-shot commands, piped', () => {
       [['set', 'k', 'v', '--ttl', 'soon'], /bad TTL "soon"/],
       [['get', 'k', '--bogus'], /unknown option '--bogus'/],
       [['list', '--limit', 'x'], /bad --limit "x"/],
-      [['get', 'a', 'b'], /too many arguments/],
+      [['ttl', 'a', 'b'], /too many arguments/],
+      [['delete', 'a', '--prefix', 'b'], /give a key or --prefix\/--all, not both/],
+      [['set', 'k', 'v', '--if-absent', '--if-value', 'x'], /at most one of --if-absent, --if-revision and --if-value/],
+      [['incr', 'k', '1.5'], /bad step "1.5"/],
       [['--servers', 'nonsense', 'get', 'k'], /bad memcached server "nonsense"/],
     ];
     for (const [args, message] of cases) {
@@ -95,7 +98,7 @@ describe('one-shot commands, piped', () => {
 
   test('--json everywhere: one JSON value per command, base64 for binary, errors as objects', async () => {
     const { run } = cli();
-    expect(JSON.parse((await run(['set', 'k', 'v', '--ttl', '1h', '--json'])).out)).toEqual({ ok: true, command: 'set', key: 'k', ttl: 3600 });
+    expect(JSON.parse((await run(['set', 'k', 'v', '--ttl', '1h', '--json'])).out)).toEqual({ ok: true, command: 'set', key: 'k', ttl: 3600, revision: 1, createRevision: 1, version: 1 });
     expect(JSON.parse((await run(['--json', 'get', 'k'])).out)).toMatchObject({ ok: true, command: 'get', key: 'k', value: 'v' });
     await run(['set', 'bin', '-'], { stdin: Buffer.from([0xff, 0x00, 0xfe]) });
     expect(JSON.parse((await run(['get', 'bin', '--json'])).out)).toMatchObject({ value: '/wD+', encoding: 'base64', ttl: null });
@@ -103,8 +106,8 @@ describe('one-shot commands, piped', () => {
       ok: true,
       command: 'list',
       entries: [
-        { key: 'bin', value: '/wD+', encoding: 'base64', ttl: null },
-        { key: 'k', value: 'v', ttl: expect.any(Number) },
+        { key: 'bin', value: '/wD+', encoding: 'base64', ttl: null, revision: 2, createRevision: 2, version: 1 },
+        { key: 'k', value: 'v', ttl: expect.any(Number), revision: 1, createRevision: 1, version: 1 },
       ],
     });
     expect(JSON.parse((await run(['list', '--json', '--keys-only'])).out).entries).toEqual(['bin', 'k']);
@@ -114,7 +117,7 @@ describe('one-shot commands, piped', () => {
     const bad = await run(['set', '', 'x', '--json']);
     expect(bad.code).toBe(2);
     expect(JSON.parse(bad.out)).toMatchObject({ ok: false, error: 'usage', message: 'key is empty' });
-    expect(JSON.parse((await run(['delete', 'k', '--json'])).out)).toEqual({ ok: true, command: 'delete', key: 'k' });
+    expect(JSON.parse((await run(['delete', 'k', '--json'])).out)).toEqual({ ok: true, command: 'delete', key: 'k', revision: 3 });
     const stats = JSON.parse((await run(['stats', '--json'])).out);
     expect(stats).toMatchObject({ ok: true, command: 'stats', keys: 1, cache: 'up', pendingInvalidations: 0 });
   });
@@ -246,12 +249,12 @@ describe('human output on a terminal', () => {
     const set = runInTerminal(['set', 'k', 'v', '--ttl', '5m'], env);
     expect(set.code).toBe(0);
     expect(set.screen).toMatch(/\x1b\[32mOK/);
-    expect(stripAnsi(set.screen)).toBe('OK (expires in 5m)\n');
+    expect(stripAnsi(set.screen)).toBe('OK (revision 1, expires in 5m)\n');
     runInTerminal(['set', 'bin', 'x'], env);
     expect(stripAnsi(runInTerminal(['list'], env).screen)).toMatch(/^bin {2}x\nk {2}v {2}\(ttl (5m|4m\d+s)\)\n\(2 entries\)\n$/);
-    expect(stripAnsi(runInTerminal(['delete', 'bin'], env).screen)).toBe('Deleted "bin"\n');
+    expect(stripAnsi(runInTerminal(['delete', 'bin'], env).screen)).toBe('Deleted "bin" (revision 3)\n');
     const plain = runInTerminal(['stats'], { ...env, NO_COLOR: '1' });
     expect(plain.screen).not.toMatch(/\x1b\[/);
-    expect(plain.screen).toMatch(/^database +.*\nkeys +1\n/m);
+    expect(plain.screen).toMatch(/^database +.*\nrevision +3\nkeys +1\n/m);
   });
 });

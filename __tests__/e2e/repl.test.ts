@@ -33,7 +33,7 @@ test('a full session: banner, set/get/list, guided set, Tab completion, confirme
   expect(banner).toContain(`database  ${db} (0 keys)`);
   expect(banner).toContain(`cache     up ${testServers()}`);
 
-  expect(await session.run('set greeting "hello world"')).toMatch(/^OK\n\(\d+(\.\d)? ms\)$/);
+  expect(await session.run('set greeting "hello world"')).toMatch(/^OK \(revision 1\)\n\(\d+(\.\d)? ms\)$/);
   expect(await session.run('get greeting')).toMatch(/^hello world\n\(\d+(\.\d)? ms · cache miss\)$/);
   expect(await session.run('GET greeting')).toMatch(/^hello world\n\(\d+(\.\d)? ms · cache hit\)$/);
 
@@ -50,7 +50,7 @@ test('a full session: banner, set/get/list, guided set, Tab completion, confirme
   session.type('alice');
   session.press('Enter');
   let screen = await session.waitForPrompt();
-  expect(screen).toMatch(/✔ Key user:1\n✔ Value for "user:1" alice\nOK\n/);
+  expect(screen).toMatch(/✔ Key user:1\n✔ Value for "user:1" alice\nOK \(revision \d+\)\n/);
 
   // Tab completes a key from SQLite; with several matches, it lists them.
   await session.run('set user:2 bob');
@@ -81,7 +81,7 @@ test('a full session: banner, set/get/list, guided set, Tab completion, confirme
   session.type('y');
   session.press('Enter');
   screen = await session.waitForPrompt();
-  expect(screen).toMatch(/✔ Delete "user:1"\? Yes\nDeleted "user:1"\n/);
+  expect(screen).toMatch(/✔ Delete "user:1"\? Yes\nDeleted "user:1" \(revision \d+\)\n/);
 
   // Errors are reported and the session goes on.
   expect(await session.run('get user:1')).toBe('(not found) "user:1"');
@@ -158,7 +158,7 @@ test('pasted lines all run, in order, and an unfinished last line waits at the p
   session.press('Enter');
   const screen = await session.waitForPrompt();
   expect(screen).toMatch(
-    /tbase> set p1 one\nOK\n.*\ntbase> set p2 two\nOK\n.*\ntbase> list p\np1 {2}one\np2 {2}two\n\(2 entries\)\n.*\ntbase> get p2\ntwo\n/,
+    /tbase> set p1 one\nOK \(revision 1\)\n.*\ntbase> set p2 two\nOK \(revision 2\)\n.*\ntbase> list p\np1 {2}one\np2 {2}two\n\(2 entries\)\n.*\ntbase> get p2\ntwo\n/,
   );
   session.press('C-d');
   expect(await session.exitStatus()).toBe(0);
@@ -204,7 +204,7 @@ test('memcached going away shows in the prompt, and the REPL recovers by itself 
   const down = await session.run('get k');
   expect(down).toMatch(/^v\n\(\d+(\.\d)? ms · cache down, from SQLite\)\ntbase: notice: cache unavailable, answering from SQLite \(.+\)$/);
   expect(lastLine(session.screen())).toBe('tbase (cache down)>');
-  expect(await session.run('set k v2')).toMatch(/^OK\n/); // said once, not after every command
+  expect(await session.run('set k v2')).toMatch(/^OK \(revision \d+\)\n/); // said once, not after every command
 
   servers.push(await startMemcached(memcached.port));
   // No key pressed: the prompt itself notices memcached is back.

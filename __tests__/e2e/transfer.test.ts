@@ -67,7 +67,7 @@ describe('export / import', () => {
     expect(exported.code).toBe(0);
     expect(exported.stderr).toBe(''); // no progress bar when stderr is not a terminal
     const doc = JSON.parse(exported.out);
-    expect(doc).toMatchObject({ format: 'tenantbase-export', version: 1, count: 300 });
+    expect(doc).toMatchObject({ format: 'tenantbase-export', version: 2, count: 300 });
     expect(doc.entries.some((e: { encoding?: string }) => e.encoding === 'base64')).toBe(true);
 
     const file = join(tempDir(), 'export.json');
@@ -76,7 +76,7 @@ describe('export / import', () => {
     await seed(target, [{ op: 'set', key: writes[3]!.key, value: Buffer.from('old'), expiresAt: null }]);
     const imported = await tbase(target, ['--json', 'import', file]);
     expect(imported.code).toBe(0);
-    expect(JSON.parse(imported.out)).toEqual({ ok: true, command: 'import', count: 300, overwritten: 1 });
+    expect(JSON.parse(imported.out)).toEqual({ ok: true, command: 'import', count: 300, overwritten: 1, revision: expect.any(Number) });
 
     const [a, b] = [await dump(source), await dump(target)];
     expect(b.map((e) => e.key)).toEqual(a.map((e) => e.key));
@@ -140,6 +140,8 @@ describe('export / import', () => {
       'not json': 'hello',
       empty: '',
       'wrong format': '{"format":"other","version":1,"entries":[],"count":0}',
+      'bad revision': text.replace(/"revision":\d+/, '"revision":"x"'),
+      'unknown version': text.replace('"version":2,', '"version":3,'),
     };
     for (const [name, content] of Object.entries(bad)) {
       const file = join(tempDir(), 'bad.json');

@@ -55,7 +55,7 @@ describe('tbase serve: JSON API', () => {
     const created = await put('crud', 'first');
     expect(created.status).toBe(201);
     expect(created.headers.get('location')).toBe('/keys/crud');
-    expect(await created.json()).toEqual({ ok: true, command: 'set', key: 'crud', ttl: null });
+    expect(await created.json()).toEqual({ ok: true, command: 'set', key: 'crud', ttl: null, revision: expect.any(Number), createRevision: expect.any(Number), version: 1 });
     const replaced = await put('crud', 'second');
     expect(replaced.status).toBe(204);
     expect(await replaced.text()).toBe('');
@@ -67,7 +67,7 @@ describe('tbase serve: JSON API', () => {
     expect(await got.text()).toBe('second');
     // (Served from SQLite while the replacement's tombstone lives: the protocol refuses fills for a few seconds.)
     const json = await (await fetch(keyUrl('crud', '?format=json'))).json();
-    expect(json).toEqual({ ok: true, command: 'get', key: 'crud', value: 'second', ttl: null, source: expect.stringMatching(/^(cache|store)$/) });
+    expect(json).toEqual({ ok: true, command: 'get', key: 'crud', value: 'second', ttl: null, revision: expect.any(Number), createRevision: expect.any(Number), version: 2, source: expect.stringMatching(/^(cache|store)$/) });
 
     expect((await fetch(keyUrl('crud'), { method: 'DELETE' })).status).toBe(204);
     const again = await fetch(keyUrl('crud'), { method: 'DELETE' });
@@ -115,7 +115,7 @@ describe('tbase serve: JSON API', () => {
 
   test('?ttl= takes the CLI durations; a bad TTL is 400 and stores nothing', async () => {
     const res = await put('ttl:2h', 'v', '?ttl=2h');
-    expect(await res.json()).toEqual({ ok: true, command: 'set', key: 'ttl:2h', ttl: 7200 });
+    expect(await res.json()).toEqual({ ok: true, command: 'set', key: 'ttl:2h', ttl: 7200, revision: expect.any(Number), createRevision: expect.any(Number), version: 1 });
     const got = await fetch(keyUrl('ttl:2h'));
     expect(Number(got.headers.get('x-tbase-ttl'))).toBeGreaterThan(7100);
     const json = await (await fetch(keyUrl('ttl:2h', '?format=json'))).json();
@@ -139,7 +139,7 @@ describe('tbase serve: JSON API', () => {
     const fromCli = await cli('list', 'list:', '--json');
     expect(text).toBe(fromCli.out);
     expect(JSON.parse(text).entries.map((e: { key: string }) => e.key)).toEqual(['list:a', 'list:b', 'list:bin', 'list:c']);
-    expect(JSON.parse(text).entries[2]).toEqual({ key: 'list:bin', value: '/wA=', encoding: 'base64', ttl: null });
+    expect(JSON.parse(text).entries[2]).toEqual({ key: 'list:bin', value: '/wA=', encoding: 'base64', ttl: null, revision: expect.any(Number), createRevision: expect.any(Number), version: 1 });
 
     const limited = await (await fetch(url('/keys?prefix=list:&limit=2&keys-only'))).json();
     expect(limited).toEqual({ ok: true, command: 'list', entries: ['list:a', 'list:b'] });

@@ -62,10 +62,10 @@ describe('CacheAsideStore', () => {
     await s.policy.set('k', Buffer.from('v2'), null);
     expect(await rawCopy(s, 'k')).toBe('TOMBSTONE');
     expect(await text(s.policy.get('k'))).toBe('v2');
-    expect(await s.policy.delete('k')).toBe(true);
+    expect((await s.policy.delete('k')).status).toBe('applied');
     expect(await rawCopy(s, 'k')).toBe('TOMBSTONE');
     expect((await s.policy.get('k')).entry).toBeUndefined();
-    expect(await s.policy.delete('k')).toBe(false);
+    expect((await s.policy.delete('k')).status).toBe('missing');
     expect((await s.policy.store.pendingInvalidations(10)).pending).toEqual([]);
   });
 

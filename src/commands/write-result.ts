@@ -18,14 +18,15 @@ export function answerOf(write: Write, result: WriteResult): CommandResult {
     case 'applied': {
       const { after } = result;
       // A set whose TTL had already run out leaves the key absent: it was still one change, at this revision.
-      const revisions: KeyRevisions = after ?? { revision: result.revision, createRevision: result.revision, version: 1 };
+      const { revision, createRevision, version } = after ?? { revision: result.revision, createRevision: result.revision, version: 1 };
+      const revisions: KeyRevisions = { revision, createRevision, version };
       switch (write.op) {
         case 'delete':
           return { kind: 'deleted', key: write.key, revision: result.revision };
         case 'set':
           return { kind: 'stored', key: write.key, expiresAt: after?.expiresAt ?? write.expiresAt, revisions };
         case 'incr':
-          return { kind: 'counter', key: write.key, value: after!.value.toString(), expiresAt: after!.expiresAt, revisions: after! };
+          return { kind: 'counter', key: write.key, value: after!.value.toString(), expiresAt: after!.expiresAt, revisions };
       }
     }
   }

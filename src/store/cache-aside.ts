@@ -160,9 +160,10 @@ export class CacheAsideStore {
   async write(writes: Write[]): Promise<WriteResult[]> {
     const { results, owed, pool } = await this.store.applyWrites(writes, this.options.now());
     // The pool as the transaction saw it holds the copies this write must invalidate (a pool change is a write
-    // transaction too: no write commits on the old pool after it).
-    const scope = owed.length > 0 ? await this.scopeFor(pool) : null;
-    if (scope) await this.invalidatePaged(scope, owed);
+    // transaction too: no write commits on the old pool after it). Asked even when nothing is owed: the first
+    // write on a database records this process's servers as its pool.
+    const scope = await this.scopeFor(pool);
+    if (scope && owed.length > 0) await this.invalidatePaged(scope, owed);
     return results;
   }
 
@@ -173,7 +174,7 @@ export class CacheAsideStore {
    */
   async deletePrefix(prefix: string): Promise<{ count: number; revision: number }> {
     const { count, revision, pool, owed } = await this.store.deletePrefix(prefix, this.options.now());
-    const scope = owed ? await this.scopeFor(pool) : null;
+    const scope = await this.scopeFor(pool);
     if (scope && owed) {
       for (let after = owed.firstId - 1; ; ) {
         const page = await this.store.owedPage(after, owed.lastId, INVALIDATE_PAGE);
