@@ -90,14 +90,27 @@ test('a full session: banner, set/get/list, guided set, Tab completion, confirme
   expect(await session.run('set k v --ttl soon')).toMatch(/^error: bad TTL "soon"/);
 
   expect(await session.run('help')).toMatch(/Commands[\s\S]*set <key> <value>[\s\S]*exit, quit/);
-  expect(await session.run('help get')).toMatch(/Usage: tbase get \[options\] <key>/);
+  expect(await session.run('help get')).toMatch(/Usage: tbase get \[options\] <key\.\.\.>/);
   expect(await session.run('timing off')).toBe('timing off');
   expect(await session.run('get greeting')).toBe('hello world');
+
+  // A prefix delete asks first, naming how many keys would go; the default is No.
+  session.type('delete --prefix user:');
+  session.press('Enter');
+  await session.waitFor((s) => lastLine(s).startsWith('? Delete 1 key (every key under "user:")? (y/N)'), 'the prefix confirmation');
+  session.press('Enter');
+  screen = await session.waitForPrompt();
+  expect(screen).toMatch(/\(nothing deleted\)\n[^\n]*$/);
+  // Counters and conditional writes, with the revision on a failed condition.
+  expect(await session.run('incr hits 5')).toBe('5');
+  expect(await session.run('decr hits')).toBe('4');
+  expect(await session.run('set hits 0 --if-revision 1')).toMatch(/^error: condition not met: "hits" is at revision \d+; nothing changed$/);
+  expect(await session.run('get greeting hits')).toBe('greeting  hello world\nhits  4');
 
   session.press('C-d');
   expect(await session.exitStatus()).toBe(0);
   // What the session did is in SQLite, for every other process.
-  expect((await runTbase(['--db', db, '--servers', testServers(), 'list', '--keys-only'])).out).toBe('greeting\nuser:2\n');
+  expect((await runTbase(['--db', db, '--servers', testServers(), 'list', '--keys-only'])).out).toBe('greeting\nhits\nuser:2\n');
 });
 
 test('history: recalled with ↑ after a restart, owner-only, and without lines typed with a leading space', async () => {

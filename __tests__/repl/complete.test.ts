@@ -14,6 +14,11 @@ describe('completionTarget', () => {
     ['set --ttl ', { kind: 'none' }], // a TTL is expected here
     ['ls user:', { kind: 'key', prefix: 'user:' }],
     ['stats ', { kind: 'none' }],
+    ['get a b ', { kind: 'key', prefix: '' }], // a multi-get takes any number of keys
+    ['incr vis', { kind: 'key', prefix: 'vis' }],
+    ['decr visits ', { kind: 'none' }], // the step is not a key
+    ['delete --prefix us', { kind: 'key', prefix: 'us' }], // a prefix of keys
+    ['set k v --if-revision ', { kind: 'none' }], // a revision is expected here
     ['nosuch x', { kind: 'none' }],
     ['# get x', { kind: 'none' }],
   ])('%j', (line, target) => {
@@ -22,6 +27,10 @@ describe('completionTarget', () => {
 
   test('an option of the command', () => {
     expect(completionTarget('get k --no')).toEqual({ kind: 'option', prefix: '--no', options: ['--no-newline'] });
+    expect(complete('set k v --if').candidates).toEqual(['--if-absent', '--if-revision', '--if-value']);
+    expect(complete('delete --p').line).toBe('delete --prefix ');
+    expect(complete('in')).toEqual({ line: 'incr ', candidates: ['incr'] });
+    expect(complete('de').candidates).toEqual(['decr', 'del', 'delete']);
   });
 });
 
@@ -42,7 +51,7 @@ describe('complete', () => {
   });
 
   test('several commands: extended to what they share, all are listed', () => {
-    expect(complete('de')).toEqual({ line: 'del', candidates: ['del', 'delete'] });
+    expect(complete('de')).toEqual({ line: 'de', candidates: ['decr', 'del', 'delete'] });
     expect(complete('del')).toEqual({ line: 'del', candidates: ['del', 'delete'] });
     expect(complete('e').candidates).toEqual(expect.arrayContaining(['exit', 'export']));
   });

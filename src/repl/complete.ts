@@ -38,7 +38,10 @@ export function completionTarget(line: string): CompletionTarget {
   const spec = findCommand(first);
   if (!spec) return { kind: 'none' };
   const previous = rest.at(-1);
-  if (previous !== undefined && takesValue(spec, previous) && !rest.includes('--')) return { kind: 'none' };
+  if (previous !== undefined && takesValue(spec, previous) && !rest.includes('--')) {
+    // `--prefix P` names keys by their start; any other option value (a TTL, a revision) is not a key.
+    return previous === '--prefix' ? { kind: 'key', prefix: scan.current } : { kind: 'none' };
+  }
   if (scan.current.startsWith('-') && !rest.includes('--') && line[scan.start] !== '"' && line[scan.start] !== "'") {
     return { kind: 'option', prefix: scan.current, options: optionNames(spec) };
   }
