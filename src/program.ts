@@ -40,7 +40,7 @@ Environment:
   TBASE_CACHE_TIMEOUT_MS (default 500), TBASE_BUSY_TIMEOUT_MS (default 5000)
   REPL: TBASE_HISTORY (file; empty or off: none), TBASE_HISTORY_SIZE, TBASE_HISTORY_REDACT=1
 
-Exit status: 0 ok, 1 key not found, 2 usage error, 3 storage error.`;
+Exit status: 0 ok, 1 key not found, 2 usage error, 3 storage error, 4 condition not met (--if-…).`;
 
 /** Parses a whole command line (argv without node and script). */
 export function parseCommandLine(argv: string[], version: string, output: ProgramOutput): ParseOutcome {

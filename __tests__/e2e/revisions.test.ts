@@ -157,6 +157,8 @@ describe('multi-get', () => {
     const some = await run(['get', 'a', 'x', 'd', 'y']);
     expect(some).toMatchObject({ code: 1, out: 'a\t1\nd\t4\n' });
     expect(some.stderr).toBe('tbase: key not found: "x"\ntbase: key not found: "y"\n');
+    const exact = await run(['get', '-n', 'a', 'd']);
+    expect(exact).toMatchObject({ code: 2, out: '', stderr: 'tbase: -n prints one value byte for byte: give it one key\n' });
     const body = (await json('get', 'a', 'x')).body;
     expect(body).toEqual({
       ok: false,

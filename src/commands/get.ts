@@ -1,6 +1,6 @@
 import type { CommandSpec } from './types.js';
 import { parseKey } from './args.js';
-import { NotFoundError } from '../errors.js';
+import { NotFoundError, UsageError } from '../errors.js';
 
 export interface GetOptions {
   /** One key: its value; several: `key<TAB>value` lines for those found, in this order. */
@@ -19,6 +19,7 @@ export const getCommand: CommandSpec<GetOptions> = {
   examples: ['tbase get greeting', 'tbase get -n photo > photo.jpg', 'tbase get greeting --json', 'tbase get host:a host:b host:c'],
   parse(args, opts) {
     const keys = (args.length === 0 ? [undefined] : args).map((key) => parseKey(key, usage));
+    if (keys.length > 1 && opts.newline === false) throw new UsageError('-n prints one value byte for byte: give it one key');
     return { keys, newline: opts.newline !== false };
   },
   async run(ctx, { keys, newline }) {
