@@ -105,11 +105,17 @@ try {
     sqlFile,
     N,
     (i) =>
-      `${i === 0 ? 'BEGIN IMMEDIATE;\n' : ''}INSERT INTO entries (key, value, expires_at) VALUES (${quote(key(i))}, ${quote(value(i))}, NULL) ` +
-      `ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at;\n${i === N - 1 ? 'COMMIT;\n' : ''}`,
+      // The same rows tbase writes: each set is a revision of its own (schema 3), and the database revision is
+      // stored once at the end.
+      `${i === 0 ? 'BEGIN IMMEDIATE;\n' : ''}INSERT INTO entries (key, value, expires_at, revision, create_revision, version) ` +
+      `VALUES (${quote(key(i))}, ${quote(value(i))}, NULL, ${i + 1}, ${i + 1}, 1) ` +
+      `ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, revision = excluded.revision, ` +
+      `version = version + 1;\n${i === N - 1 ? `UPDATE revision SET value = ${N} WHERE id = 1;\nCOMMIT;\n` : ''}`,
   );
   const shellSchema =
-    'PRAGMA journal_mode=WAL;\nCREATE TABLE entries (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL, expires_at INTEGER);\n';
+    'PRAGMA journal_mode=WAL;\nCREATE TABLE entries (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL, expires_at INTEGER, ' +
+    'revision INTEGER NOT NULL, create_revision INTEGER NOT NULL, version INTEGER NOT NULL);\n' +
+    'CREATE TABLE revision (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);\nINSERT INTO revision VALUES (1, 0);\n';
   let tbaseDb = '';
   const batchRss = [];
   log(`batch of ${N} set lines and the sqlite3 shell, ${RUNS} runs each`);

@@ -2,6 +2,12 @@
  * Linearizability checker for tbase histories: the Wing–Gong search with Lowe's memoization
  * (the algorithm behind porcupine and knossos), run key by key because linearizability is local,
  * plus two cheap whole-history checks on revisions, which are shared by all keys.
+ *
+ * Plain WGL blows up on these histories in two places, hence three shortcuts, each argued where it
+ * lives: ops whose outcome is unknown are optional rather than "done or not" at every point; a read
+ * (or any answer that leaves the state alone) that fits is taken at once instead of in every order;
+ * and a branch is dropped as soon as the key's revision has passed one that a pending op reports.
+ * A correct history then costs about one search state per op.
  */
 
 export interface Operation {
@@ -26,12 +32,12 @@ export type Input =
   | { f: 'incr'; by: string };
 
 export type Output =
-  | { kind: 'value'; value: string; revision: number }
+  | { kind: 'value'; value: string; revision: number } // revision: the key's last change
   | { kind: 'not-found' }
-  | { kind: 'written'; revision: number; value?: string }
-  | { kind: 'conflict'; revision: number }
+  | { kind: 'written'; revision: number; value?: string } // revision: this write's; value: incr's result
+  | { kind: 'conflict'; revision: number } // the key's current revision, 0 when absent
   | { kind: 'not-integer' }
-  | { kind: 'error' };
+  | { kind: 'error' }; // may or may not have taken effect
 
 export interface Failure {
   key: string;
@@ -67,7 +73,7 @@ export function checkHistory(history: Operation[], options: CheckOptions = {}): 
   for (const [key, ops] of byKey) {
     const start = options.initial?.get(key);
     const initial: State = start ? { value: start.value, last: start.revision, exact: true } : { value: null, last: 0, exact: true };
-    const result = checkKey(ops, initial, options.maxStates ?? 1_000_000);
+    const result = checkKey(ops, initial, options.maxStates ?? 500_000);
     explored += result.explored;
     if (result.failure) failures.push({ key, ...result.failure });
   }
@@ -124,7 +130,7 @@ function apply(s: State, input: Input, out: Outcome): State | null {
     case 'incr': {
       const next = increment(s.value, input.by);
       if (next === null) return out.kind === 'not-integer' ? s : null;
-      if (out.kind !== 'written' || (out.value !== undefined && out.value !== next)) return null;
+      if (out.kind !== 'written' || (out !== UNSEEN && out.value !== next)) return null;
       return write(s, next, out.revision);
     }
   }
@@ -186,6 +192,8 @@ interface Entry {
   ret: number;
   /** Uncertain ops (no answer, or 'error') may have taken effect or not, so they are optional. */
   certain: boolean;
+  /** The highest `last` a required op can still be linearized after, as revisions only grow. */
+  limit: number;
 }
 
 interface Frame {
@@ -196,8 +204,15 @@ interface Frame {
   c: number;
   /** The latest call among the ops linearized so far. */
   latestCall: number;
-  /** A choice was left to another branch, so failing here proves nothing about this configuration. */
-  deferred: boolean;
+}
+
+function toEntry(op: Operation): Entry {
+  const certain = op.ret !== null && op.output !== null && op.output.kind !== 'error';
+  const out = certain ? op.output! : ({ kind: 'error' } as const);
+  let limit = Infinity;
+  if (out.kind === 'written') limit = out.revision - 1;
+  else if (out.kind === 'value' || (out.kind === 'conflict' && out.revision > 0)) limit = out.revision;
+  return { op, ret: op.ret ?? Infinity, certain, limit };
 }
 
 /** An optional op is linearized only where it took effect. */
@@ -249,21 +264,26 @@ function checkKey(ops: Operation[], initial: State, maxStates: number): { explor
   // Required ops must all be linearized, each before its answer arrived. Optional (uncertain) ops are
   // linearized only if they took effect, so they never hold anyone up; an unanswered read is dropped
   // since it can neither change nor reveal anything.
-  const entry = (op: Operation): Entry => ({ op, ret: op.ret ?? Infinity, certain: op.ret !== null && op.output !== null && op.output.kind !== 'error' });
   const byCall = (a: Entry, b: Entry) => a.op.call - b.op.call;
-  const all = ops.map(entry);
+  const all = ops.map(toEntry);
   const entries = [...all.filter((e) => e.certain).sort(byCall), ...all.filter((e) => !e.certain && e.op.input.f !== 'get').sort(byCall)];
   const at = (i: number) => entries[i]!;
   const required = new Pending(0, all.filter((e) => e.certain).length);
   const optional = new Pending(required.end, entries.length);
   let done = 0n; // required ops linearized, by index
   let applied = 0n; // optional ops linearized, by index - required.end
-  const toggle = (i: number) => {
+  const flip = (i: number) => {
     if (i < required.end) done ^= 1n << BigInt(i);
     else applied ^= 1n << BigInt(i - required.end);
   };
-  const take = (i: number) => [(i < required.end ? required : optional).remove(i), toggle(i)];
-  const untake = (i: number) => [(i < required.end ? required : optional).restore(i), toggle(i)];
+  const take = (i: number) => {
+    (i < required.end ? required : optional).remove(i);
+    flip(i);
+  };
+  const untake = (i: number) => {
+    (i < required.end ? required : optional).restore(i);
+    flip(i);
+  };
 
   // An op may come next unless a pending required op returned before it was called. Calls are sorted
   // and every ret is at or after its call, so the scan stops at the first call past the earliest ret.
@@ -288,31 +308,11 @@ function checkKey(ops: Operation[], initial: State, maxStates: number): { explor
   // orders to try.
   const frameAt = (state: State, latestCall: number): Frame => {
     const found = candidates(latestCall);
+    // Cheap lookahead: a candidate that can no longer fit dooms this branch, however long it goes on.
+    if (found.some((i) => at(i).limit < state.last)) return { state, candidates: [], c: -1, latestCall };
     const optionalRet = Math.min(...found.map((i) => (i < required.end ? Infinity : at(i).ret)));
     const free = found.find((i) => at(i).certain && at(i).op.call <= optionalRet && outcome(state, at(i)) === state);
-    return { state, candidates: free === undefined ? found : [free], c: -1, latestCall, deferred: false };
-  };
-
-  // Runs of optional ops multiply fast, as they stay candidates until their answer (forever if none
-  // came). A run is cut where a shorter or sorted one, which another branch tries anyway, reaches as
-  // good a state: an earlier point of the run already had it (the ops since changed nothing that
-  // matters), or i alone without the op x before it does as well (x made no difference to i), or
-  // i before x does (the order does not matter: keep one). Returns the frame whose branches try
-  // that other run: the frames above it cannot record their failure as final.
-  const redundant = (i: number, state: State): number | null => {
-    if (i < required.end) return null;
-    for (let j = stack.length - 1; j >= 0; j--) {
-      if (covers(stack[j]!.state, state)) return j;
-      const into = stack[j - 1];
-      if (into === undefined || into.candidates[into.c]! < required.end) break;
-    }
-    const parent = stack[stack.length - 2];
-    const x = parent?.candidates[parent.c];
-    if (parent === undefined || x === undefined || x < required.end) return null;
-    const alone = outcome(parent.state, at(i));
-    if (alone === null) return null;
-    const swapped = i < x && at(x).ret >= at(i).op.call ? outcome(alone, at(x)) : null;
-    return covers(alone, state) || (swapped !== null && covers(swapped, state)) ? stack.length - 2 : null;
+    return { state, candidates: free === undefined ? found : [free], c: -1, latestCall };
   };
 
   // Lowe's memo, of the configurations (state, ops linearized) whose search failed: reaching one
@@ -341,7 +341,7 @@ function checkKey(ops: Operation[], initial: State, maxStates: number): { explor
     const frame = stack[stack.length - 1]!;
     if (++frame.c === frame.candidates.length) {
       // Nothing works from here: remember that, undo the op that led here, try the parent's next choice.
-      if (!frame.deferred) failures(frame.state).push({ state: frame.state, applied });
+      failures(frame.state).push({ state: frame.state, applied });
       stack.pop();
       const parent = stack[stack.length - 1];
       if (parent) untake(parent.candidates[parent.c]!);
@@ -350,11 +350,6 @@ function checkKey(ops: Operation[], initial: State, maxStates: number): { explor
     const i = frame.candidates[frame.c]!;
     const state = outcome(frame.state, at(i));
     if (state === null) continue;
-    const cut = redundant(i, state);
-    if (cut !== null) {
-      for (let j = cut + 1; j < stack.length; j++) stack[j]!.deferred = true;
-      continue;
-    }
     take(i);
     if (knownToFail(state)) {
       untake(i);
@@ -369,11 +364,11 @@ function checkKey(ops: Operation[], initial: State, maxStates: number): { explor
     }
   }
   const { depth, state } = stuck;
-  const options = stuck.candidates.map((i) => show(at(i).op)).join('; ');
+  const next = stuck.candidates.map((i) => show(at(i).op)).join('; ');
   return {
     explored,
     failure: {
-      reason: `not linearizable: at most ${depth} of ${entries.length} ops fit, then the key is ${showState(state)} and none of these can come next: ${options}`,
+      reason: `not linearizable: at most ${depth} of ${entries.length} ops fit, then the key is ${showState(state)} and none of these can come next: ${next}`,
       ops: window(),
     },
   };

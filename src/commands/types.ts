@@ -80,6 +80,7 @@ export type CommandResult =
  * paths (argv.ts, batch/plan.ts) may hand them to `parse` directly.
  */
 export function takesWords(spec: CommandSpec<unknown>, count: number): boolean {
-  const required = spec.args.filter((arg) => arg.required).length;
-  return count >= required && (count <= spec.args.length || spec.args.at(-1)?.variadic === true);
+  let required = 0;
+  for (const arg of spec.args) if (arg.required) required++;
+  return count >= required && (count <= spec.args.length || spec.args[spec.args.length - 1]?.variadic === true);
 }

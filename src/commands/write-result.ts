@@ -18,8 +18,8 @@ export function answerOf(write: Write, result: WriteResult): CommandResult {
     case 'applied': {
       const { after } = result;
       // A set whose TTL had already run out leaves the key absent: it was still one change, at this revision.
-      const { revision, createRevision, version } = after ?? { revision: result.revision, createRevision: result.revision, version: 1 };
-      const revisions: KeyRevisions = { revision, createRevision, version };
+      // (The entry itself serves as its revisions: no copy per write in a bulk load. Readers pick the three fields.)
+      const revisions: KeyRevisions = after ?? { revision: result.revision, createRevision: result.revision, version: 1 };
       switch (write.op) {
         case 'delete':
           return { kind: 'deleted', key: write.key, revision: result.revision };

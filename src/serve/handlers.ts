@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { MAX_VALUE_BYTES, parseDuration, parseKey, parseRevision } from '../commands/args.js';
 import { answerOf } from '../commands/write-result.js';
 import { NotFoundError, UsageError } from '../errors.js';
-import { entryFields, ttlSeconds } from '../render.js';
+import { entryFields, revisionFields, ttlSeconds } from '../render.js';
 import type { CacheAsideStore } from '../store/cache-aside.js';
 import type { Condition, Entry, Write } from '../store/writes.js';
 import { etagOf, JSON_TYPE, readBody, sendJson, write } from './http.js';
@@ -106,7 +106,7 @@ export function createApi({ store, now, dbPath, maxBodyBytes = MAX_VALUE_BYTES }
       if (answer.kind !== 'stored') throw new Error('a set answered as something else');
       const etag = etagOf(answer.revisions.revision);
       if (existed) return void res.writeHead(204, { etag }).end();
-      sendJson(res, 201, { ok: true, command: 'set', key, ttl, ...answer.revisions }, { location: `/keys/${encodeURIComponent(key)}`, etag });
+      sendJson(res, 201, { ok: true, command: 'set', key, ttl, ...revisionFields(answer.revisions) }, { location: `/keys/${encodeURIComponent(key)}`, etag });
     },
 
     /** 204, with the delete's revision in `X-Tbase-Revision`; `If-Match: "N"` makes it conditional (412). */

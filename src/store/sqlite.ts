@@ -365,11 +365,10 @@ export class SqliteStore {
       keyState.changed = true;
       keyState.current = result.after;
     }
-    // Rows without an expiry (the common case) go in statements of their own with NULL written into the SQL:
-    // binding a parameter costs more than anything else SQLite does for a row here, and this saves one per row.
-    // Keys are unique among the end states, so the groups may go in any order.
-    const lasting: Entry[] = [];
-    const expiring: Entry[] = [];
+    // Binding a parameter costs more than anything else SQLite does for a row here, so the end states go in
+    // statements shaped to bind as few as they can (UPSERT_SHAPES). Keys are unique among the end states, so the
+    // groups may go in any order.
+    const rowsByShape: Entry[][] = UPSERT_SHAPES.map(() => []);
     const deletes: string[] = [];
     const owedKeys: string[] = [];
     byKey.forEach((keyState, key) => {
@@ -377,28 +376,21 @@ export class SqliteStore {
       const entry = keyState.current;
       if (!entry) {
         if (keyState.hadRow) deletes.push(key);
-      } else if (entry.expiresAt === null) lasting.push(entry);
-      else expiring.push(entry);
+      } else rowsByShape[UPSERT_SHAPES.findIndex((shape) => shape.fits(entry))]!.push(entry);
       if (keyState.hadRow || keyState.pending) owedKeys.push(key);
     });
-    for (const [rows, row, perRow] of [
-      [lasting, '(?, ?, NULL, ?, ?, ?)', 5],
-      [expiring, '(?, ?, ?, ?, ?, ?)', 6],
-    ] as const) {
-      for (const part of slices(rows, UPSERT_ROWS_MAX)) {
+    for (const [i, shape] of UPSERT_SHAPES.entries()) {
+      for (const part of slices(rowsByShape[i]!, shape.rowsPerStatement)) {
         const params: SqlParam[] = [];
-        for (const entry of part) {
-          params.push(entry.key, entry.value);
-          if (perRow === 6) params.push(entry.expiresAt);
-          params.push(entry.revision, entry.createRevision, entry.version);
-        }
+        for (const entry of part) shape.bind(entry, params);
+        const rows = part.map((_, row) => shape.row(row * shape.paramsPerRow)).join(', ');
         await this.bulk(
           'run',
-          `INSERT INTO entries (${ENTRY_COLUMNS}) VALUES ${new Array<string>(part.length).fill(row).join(', ')}
+          `INSERT INTO entries (${ENTRY_COLUMNS}) VALUES ${rows}
            ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at,
              revision = excluded.revision, create_revision = excluded.create_revision, version = excluded.version`,
           part.length,
-          UPSERT_ROWS_MAX,
+          shape.rowsPerStatement,
           params,
         );
       }
@@ -500,8 +492,44 @@ function keyRange(prefix: string): [string, SqlParam[]] {
 }
 
 /** Bound parameters per statement stay under SQLite's historical limit of 999 on every build. */
-const IN_LIST_MAX = 900;
-const UPSERT_ROWS_MAX = 300;
+const MAX_PARAMS = 900;
+const IN_LIST_MAX = MAX_PARAMS;
+
+/**
+ * How an end state is written: the first shape that fits it. A new key written once (the bulk-load case) binds
+ * three parameters: numbered ones let its revision fill both revision columns, and its version is always 1. Rows
+ * without an expiry write NULL into the SQL instead of binding it.
+ */
+interface UpsertShape {
+  fits(entry: Entry): boolean;
+  paramsPerRow: number;
+  rowsPerStatement: number;
+  /** The VALUES tuple of a row whose parameters start after the first `offset`. */
+  row(offset: number): string;
+  bind(entry: Entry, params: SqlParam[]): void;
+}
+
+function upsertShape(paramsPerRow: number, shape: Omit<UpsertShape, 'paramsPerRow' | 'rowsPerStatement'>): UpsertShape {
+  return { ...shape, paramsPerRow, rowsPerStatement: Math.floor(MAX_PARAMS / paramsPerRow) };
+}
+
+const UPSERT_SHAPES: UpsertShape[] = [
+  upsertShape(3, {
+    fits: (entry) => entry.expiresAt === null && entry.version === 1 && entry.createRevision === entry.revision,
+    row: (n) => `(?${n + 1}, ?${n + 2}, NULL, ?${n + 3}, ?${n + 3}, 1)`,
+    bind: (entry, params) => void params.push(entry.key, entry.value, entry.revision),
+  }),
+  upsertShape(5, {
+    fits: (entry) => entry.expiresAt === null,
+    row: () => '(?, ?, NULL, ?, ?, ?)',
+    bind: (entry, params) => void params.push(entry.key, entry.value, entry.revision, entry.createRevision, entry.version),
+  }),
+  upsertShape(6, {
+    fits: () => true,
+    row: () => '(?, ?, ?, ?, ?, ?)',
+    bind: (entry, params) => void params.push(entry.key, entry.value, entry.expiresAt, entry.revision, entry.createRevision, entry.version),
+  }),
+];
 
 function marks(n: number): string {
   return new Array<string>(n).fill('?').join(',');

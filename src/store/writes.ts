@@ -80,7 +80,7 @@ export function applyWrite(write: Write, current: Entry | undefined, revision: n
       return { status: 'applied', revision, existed: true, after: undefined };
     case 'set': {
       const expiresAt = write.keepTtl && current ? current.expiresAt : write.expiresAt;
-      const after = { key: write.key, value: write.value, expiresAt, ...nextLife(current, revision) };
+      const after = changed(write.key, write.value, expiresAt, current, revision);
       // A set whose expiry has already passed leaves the key absent (it was written, and is gone at once).
       return { status: 'applied', revision, existed: current !== undefined, after: isLive(after, now) ? after : undefined };
     }
@@ -93,7 +93,7 @@ export function applyWrite(write: Write, current: Entry | undefined, revision: n
       if (!inInt64Range(sum)) {
         return { status: 'invalid', error: new UsageError(`cannot increment ${quoteKey(write.key)}: the result would overflow a signed 64-bit integer`), after: current };
       }
-      const after = { key: write.key, value: Buffer.from(sum.toString()), expiresAt: current?.expiresAt ?? null, ...nextLife(current, revision) };
+      const after = changed(write.key, Buffer.from(sum.toString()), current?.expiresAt ?? null, current, revision);
       return { status: 'applied', revision, existed: current !== undefined, after };
     }
   }
@@ -112,11 +112,19 @@ function conditionHolds(condition: Condition, current: Entry | undefined): boole
   }
 }
 
-/** A change at `revision`: the key's creation revision and version after it. */
-function nextLife(current: Entry | undefined, revision: number): Pick<Entry, 'revision' | 'createRevision' | 'version'> {
-  return current
-    ? { revision, createRevision: current.createRevision, version: current.version + 1 }
-    : { revision, createRevision: revision, version: 1 };
+/**
+ * The key after a change at `revision`: a new life (created now, version 1) or the next version of the current one.
+ * (One object literal per write: a bulk load makes a million of these, and every extra object costs collections.)
+ */
+function changed(key: string, value: Buffer, expiresAt: number | null, current: Entry | undefined, revision: number): Entry {
+  return {
+    key,
+    value,
+    expiresAt,
+    revision,
+    createRevision: current ? current.createRevision : revision,
+    version: current ? current.version + 1 : 1,
+  };
 }
 
 export function isLive(entry: { expiresAt: number | null }, now: number): boolean {
