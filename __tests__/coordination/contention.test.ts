@@ -130,9 +130,20 @@ test(`${PROCESSES} batch processes × 1000 incr: every increment gets its own va
   const env = freshEnv();
   const procs = await startGated(PROCESSES, [], env, 'counter');
   const started = Date.now();
-  // Each process's whole batch goes in one write, so all 8 are racing from their first line.
-  for (const proc of procs) proc.send('incr counter\n'.repeat(PER));
-  const results = await Promise.all(procs.map((proc) => proc.finish()));
+  // Each process sends SLICE lines at a time and reads their answers before the next slice: batch commits the
+  // lines it has in one transaction, so this makes 8 × 40 small transactions that must interleave.
+  const SLICE = 25;
+  const answered = await Promise.all(
+    procs.map(async (proc) => {
+      const lines: string[] = [];
+      for (let sent = 0; sent < PER; sent += SLICE) {
+        proc.send('incr counter\n'.repeat(SLICE));
+        for (let i = 0; i < SLICE; i++) lines.push(await proc.next());
+      }
+      return lines;
+    }),
+  );
+  const results = await Promise.all(procs.map(async (proc, p) => ({ ...(await proc.finish()), lines: answered[p]! })));
   const ms = Date.now() - started;
   expectCleanExit(results, procs);
 
@@ -160,6 +171,7 @@ test(`${PROCESSES} batch processes × 1000 incr: every increment gets its own va
 
   const runs = runsOf(Array.from({ length: PROCESSES * PER }, (_, i) => owner.get(i + 1)!));
   console.log(`incr race: ${PROCESSES}×${PER} incr, final ${final.out.trim()}, ${runs} runs of one process in the value order, ${ms} ms`);
+  expect(runs).toBeGreaterThan(PROCESSES); // the processes' increments really interleaved
 });
 
 test('mixed incr/decr by ~10^12 near 2^62 from 8 processes: the exact BigInt sum, every state seen once', async () => {

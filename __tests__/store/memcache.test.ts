@@ -1,7 +1,7 @@
 import { cacheKey, placementOf } from '../../src/store/cache.js';
 import { MemcachePool } from '../../src/store/memcache.js';
 import { CacheError } from '../../src/errors.js';
-import { closingServer, silentServer } from '../helpers/fake-servers.js';
+import { closingServer, racedCounterServer, silentServer } from '../helpers/fake-servers.js';
 import { startMemcached } from '../helpers/memcached.js';
 import { testServers } from '../helpers/temp.js';
 
@@ -93,6 +93,19 @@ async function refusingAddress(): Promise<string> {
 }
 
 describe('MemcachePool faults', () => {
+  test('a counter created by another process at the same moment ("not stored") is incremented again, not a fault', async () => {
+    const server = await racedCounterServer(7n);
+    const pool = new MemcachePool([server.address], options);
+    try {
+      expect(await pool.increment('tb:x!hits', 4)).toBe(7);
+      expect(server.seen.increments).toBe(2);
+      expect(pool.health()).toEqual({ [server.address]: 'up' });
+    } finally {
+      pool.close();
+      await server.close();
+    }
+  });
+
   test('a server that accepts and never answers fails each call within the timeout, then is skipped', async () => {
     const server = await silentServer();
     const pool = new MemcachePool([server.address], options);

@@ -89,7 +89,10 @@ export class MemcachePool implements Cache {
 
   increment(key: string, by: number): Promise<number> {
     return this.nodeFor(key).call('increment', async (client) => {
-      const result = await client.increment(key, by, { initial: by, expires: 0 });
+      const once = () => client.increment(key, by, { initial: by, expires: 0 });
+      // A missing counter is created with `initial`, which memcached does like an `add`: when two processes
+      // create it at the same moment, the second is told "not stored" — the counter exists now, so again.
+      const result = await once().catch((error: Error) => (/not stored/i.test(error.message) ? once() : Promise.reject(error)));
       return Number(result.value ?? 0);
     });
   }
