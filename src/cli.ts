@@ -50,7 +50,7 @@ async function runOneShot(io: IO, config: Config, invocation: Invocation): Promi
   try {
     const result = await invocation.spec.run(ctx, invocation.options);
     await renderResult({ io, mode: io.outputMode(config.json), now: ctx.now() }, invocation.spec.name, result);
-    return reportShortfall(io, result);
+    return result.kind === 'ran' ? result.status : reportShortfall(io, result);
   } finally {
     await ctx.close();
   }

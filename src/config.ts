@@ -1,6 +1,7 @@
 /**
  * Global settings, resolved once: flag > environment > default (CONTRACT.md, "Global options").
  */
+import { HISTORY_REVISIONS } from './store/history.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from './errors.js';
@@ -14,6 +15,8 @@ export interface Config {
   cacheTimeoutMs: number;
   /** How long SQLite waits for another process's lock before the command fails with exit 3. */
   busyTimeoutMs: number;
+  /** Revisions whose changes the change log keeps for `watch` (store/history.ts). */
+  historyRevisions: number;
 }
 
 /** The global flags as commander hands them over; absent means "not given on the command line". */
@@ -39,6 +42,7 @@ export function resolveConfig(flags: GlobalFlags, env: Env): Config {
     json: flags.json === true,
     cacheTimeoutMs: positiveInt(env.TBASE_CACHE_TIMEOUT_MS, 'TBASE_CACHE_TIMEOUT_MS') ?? DEFAULT_CACHE_TIMEOUT_MS,
     busyTimeoutMs: positiveInt(env.TBASE_BUSY_TIMEOUT_MS, 'TBASE_BUSY_TIMEOUT_MS') ?? DEFAULT_BUSY_TIMEOUT_MS,
+    historyRevisions: positiveInt(env.TBASE_HISTORY_REVISIONS, 'TBASE_HISTORY_REVISIONS') ?? HISTORY_REVISIONS,
   };
 }
 

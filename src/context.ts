@@ -87,7 +87,7 @@ export class Context implements CommandContext {
    */
   private async open(): Promise<CacheAsideStore> {
     const [opened, connected] = await Promise.allSettled([
-      SqliteStore.open(this.config.dbPath, this.config.busyTimeoutMs),
+      SqliteStore.open(this.config.dbPath, this.config.busyTimeoutMs, { historyRevisions: this.config.historyRevisions }),
       this.config.cacheEnabled ? this.connectCache() : null,
     ]);
     if (opened.status === 'rejected') {

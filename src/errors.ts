@@ -43,6 +43,29 @@ export class ConflictError extends TbaseError {
   }
 }
 
+/** `watch --from-revision N` (or a watcher that fell behind) asks for changes the history no longer keeps (exit 4). */
+export class HistoryGoneError extends TbaseError {
+  readonly exitCode = ExitCode.conflict;
+  constructor(
+    readonly revision: number,
+    readonly oldest: number,
+  ) {
+    super(`revision ${revision} is no longer in the history; the oldest kept is ${oldest}`);
+  }
+}
+
+/** `lock NAME` while another process holds it (and --wait ran out): nothing ran (exit 4). */
+export class LockHeldError extends TbaseError {
+  readonly exitCode = ExitCode.conflict;
+  constructor(
+    readonly lockName: string,
+    readonly revision: number,
+    expiresInMs: number,
+  ) {
+    super(`lock ${quoteKey(lockName)} is held (taken at revision ${revision}, its lease runs out in ${Math.ceil(expiresInMs / 1000)}s)`);
+  }
+}
+
 /** The database cannot be opened, read or written (exit 3). */
 export class StorageError extends TbaseError {
   readonly exitCode = ExitCode.storage;

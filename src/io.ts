@@ -30,6 +30,7 @@ export class IO {
   private readonly stdout: Writable;
   private readonly stderr: Writable;
   private stdoutClosed = false;
+  private readonly closedListeners = new Set<() => void>();
 
   constructor(streams: IOStreams) {
     this.streams = streams;
@@ -42,9 +43,17 @@ export class IO {
     this.errColour = new Chalk({ level: colourLevel(streams.isStderrTTY, streams.env) });
     // A reader that went away (`tbase list | head -1`) is not an error of ours: stop writing, exit quietly.
     this.stdout.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EPIPE') this.stdoutClosed = true;
-      else throw error;
+      if (error.code !== 'EPIPE') throw error;
+      this.stdoutClosed = true;
+      for (const listener of [...this.closedListeners]) listener();
     });
+  }
+
+  /** Runs `listener` once the reader of stdout has gone (a streaming command stops then); returns the undo. */
+  onStdoutClosed(listener: () => void): () => void {
+    if (this.stdoutClosed) listener();
+    this.closedListeners.add(listener);
+    return () => this.closedListeners.delete(listener);
   }
 
   static fromProcess(): IO {

@@ -10,6 +10,7 @@ import { ConflictError, ExitCode, exitCodeOf, messageOf, NotFoundError } from '.
 import type { IO, OutputMode } from './io.js';
 import type { PoolState } from './store/cache-aside.js';
 import type { Entry } from './store/sqlite.js';
+import type { Change } from './store/history.js';
 
 export interface RenderContext {
   io: IO;
@@ -68,10 +69,43 @@ export async function renderResult(ctx: RenderContext, command: string, result: 
       return;
     case 'pool':
       return renderPool(ctx, command, result);
+    case 'watch':
+      for await (const change of result.events) await io.out(changeLine(ctx, change));
+      return;
+    case 'ran':
+      return;
     case 'imported':
       if (mode === 'human') return io.out(`${c.green('Imported')} ${result.count} ${result.count === 1 ? 'entry' : 'entries'}${c.dim(` (${result.overwritten} overwritten, revision ${result.revision})`)}\n`);
       return;
   }
+}
+
+/**
+ * One watch event, one line: plain `PUT<TAB>key<TAB>value`, `DELETE<TAB>key`, `EXPIRE<TAB>key` (escaped as `list`);
+ * JSON `{"type","key","value",…,"revision"}`; on a terminal, coloured with the revision.
+ */
+export function changeLine(ctx: RenderContext, change: Change): string {
+  const word = change.type.toUpperCase();
+  if (ctx.mode === 'json') return `${JSON.stringify(changeFields(change, ctx.now))}\n`;
+  const value = change.value === null ? '' : `\t${escapeBytes(change.value)}`;
+  if (ctx.mode === 'plain') return `${word}\t${escapeText(change.key)}${value}\n`;
+  const c = ctx.io.colour;
+  const paint = change.type === 'put' ? c.green : change.type === 'delete' ? c.red : c.yellow;
+  return `${paint(word.padEnd(6))} ${c.cyan(escapeText(change.key))}${change.value === null ? '' : `  ${preview(change.value)}`}${c.dim(`  (revision ${change.revision})`)}\n`;
+}
+
+/** A watch event as JSON (also the data of `GET /watch` events). */
+export function changeFields(change: Change, now: number) {
+  const base = { type: change.type, key: change.key };
+  if (change.type !== 'put' || change.value === null) return { ...base, revision: change.revision };
+  return {
+    ...base,
+    ...valueFields(change.value),
+    ttl: ttlSeconds(change.expiresAt, now),
+    revision: change.revision,
+    createRevision: change.createRevision,
+    version: change.version,
+  };
 }
 
 /**

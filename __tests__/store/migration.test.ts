@@ -52,11 +52,11 @@ test('opening a schema-1 file migrates it in place: entries, expiry, namespace a
   } finally {
     await store.close();
   }
-  // Opened again, it is schema 3 already (the one-round-trip open), with the same namespace.
+  // Opened again, it is the current schema already (the one-round-trip open), with the same namespace.
   const again = await SqliteStore.open(path, 2000);
   await again.close();
   expect(again.namespaceId).toBe('0ade5a55186899aebacf39f6');
-  expect(runSqlite(path, 'PRAGMA user_version')).toBe('3');
+  expect(runSqlite(path, 'PRAGMA user_version')).toBe('4');
 });
 
 test('the first process on memcached records its pool', async () => {
@@ -101,7 +101,7 @@ describe('schema 2 (before revisions) to 3', () => {
     } finally {
       await store.close();
     }
-    expect(runSqlite(path, 'PRAGMA user_version')).toBe('3');
+    expect(runSqlite(path, 'PRAGMA user_version')).toBe('4');
   });
 
   test('a recorded pool moves to its next epoch: copies cached in the old format are never looked up', async () => {
@@ -132,6 +132,27 @@ describe('schema 2 (before revisions) to 3', () => {
     const list = await runTbase(['list'], { env: { TBASE_DB: path, TBASE_NO_CACHE: '1' } });
     expect(list.code).toBe(0);
     expect(list.out).toBe('binary\t\\x00\\x01\\x02\\xff\ncounter\t41\ngreeting\thello again\nlater\tsoon\nключ 🔑\tunicode\n');
-    expect(runSqlite(path, 'PRAGMA user_version')).toBe('3');
+    expect(runSqlite(path, 'PRAGMA user_version')).toBe('4');
+  });
+});
+
+describe('schema 3 (revisions, before the change log) to 4', () => {
+  const SCHEMA3 = fileURLToPath(new URL('../fixtures/release-schema3.db', import.meta.url));
+
+  test('the revision goes on; the history starts empty at it (older --from-revision: exit 4); locks work', async () => {
+    const path = copyOfRelease(SCHEMA3);
+    const env = { TBASE_DB: path, TBASE_NO_CACHE: '1' };
+    const get = await runTbase(['--json', 'get', 'counter'], { env });
+    expect(JSON.parse(get.out)).toMatchObject({ value: '41', revision: 3, createRevision: 3, version: 1 });
+    expect(runSqlite(path, 'PRAGMA user_version')).toBe('4');
+    expect(runSqlite(path, 'SELECT value, compacted FROM revision')).toBe('6|6');
+    const tooOld = await runTbase(['watch', 'counter', '--from-revision', '6'], { env });
+    expect(tooOld).toMatchObject({ code: 4, out: '' });
+    expect(tooOld.stderr).toBe('tbase: revision 6 is no longer in the history; the oldest kept is 7\n');
+    expect((await runTbase(['incr', 'counter'], { env })).out).toBe('42\n');
+    const watched = await runTbase(['watch', 'counter', '--from-revision', '7'], { env, timeoutMs: 1500 });
+    expect(watched.out).toBe('PUT\tcounter\t42\n'); // then it waits, until the timeout ends it
+    const locked = await runTbase(['lock', 'migrated', '--', 'sh', '-c', 'echo $TBASE_LOCK_REVISION'], { env });
+    expect(locked).toMatchObject({ code: 0, out: '8\n' });
   });
 });

@@ -12,6 +12,7 @@ import type { SetOptions } from '../commands/set.js';
 import type { TtlOptions } from '../commands/ttl.js';
 import { takesWords, type CommandSpec } from '../commands/types.js';
 import { splitLine } from '../grammar.js';
+import { UsageError } from '../errors.js';
 import type { Invocation } from '../program.js';
 import type { Write } from '../store/sqlite.js';
 
@@ -61,6 +62,10 @@ const NO_OPTIONS: Record<string, unknown> = Object.freeze({});
 
 function classify(spec: CommandSpec<unknown>, options: unknown, line: number, now: number): Step {
   switch (spec.name) {
+    case 'watch':
+    case 'lock':
+      // Both run until something else happens (an interrupt, a command's end): a batch line must answer.
+      return { line, kind: 'invalid', command: spec.name, error: new UsageError(`${spec.name} cannot run in batch: run it as a command of its own (tbase ${spec.name} …)`) };
     case 'set': {
       const { key, value, ttlSeconds, keepTtl, condition } = options as SetOptions;
       if (value === null) break; // `set KEY -` runs alone (and says why stdin cannot carry the value)

@@ -10,6 +10,8 @@ import { exportCommand } from './export.js';
 import { importCommand } from './import.js';
 import { cacheCommand } from './cache.js';
 import { decrCommand, incrCommand } from './incr.js';
+import { watchCommand } from './watch.js';
+import { lockCommand } from './lock.js';
 
 export const commands: CommandSpec<any>[] = [
   setCommand,
@@ -23,4 +25,6 @@ export const commands: CommandSpec<any>[] = [
   exportCommand,
   importCommand,
   cacheCommand,
+  watchCommand,
+  lockCommand,
 ];

@@ -6,6 +6,7 @@
 import type { Config } from '../config.js';
 import type { CacheAsideStore, CacheAsideStats, PoolChange, PoolState } from '../store/cache-aside.js';
 import type { Entry } from '../store/sqlite.js';
+import type { Change } from '../store/history.js';
 import type { IO } from '../io.js';
 import type { ExportLayout } from '../transfer/format.js';
 
@@ -71,6 +72,10 @@ export type CommandResult =
   | { kind: 'ttl'; key: string; expiresAt: number | null }
   | { kind: 'exported'; chunks: (layout: ExportLayout) => AsyncIterable<string> }
   | { kind: 'imported'; count: number; overwritten: number; revision: number }
+  /** `watch`: the changes, streamed until interrupted. */
+  | { kind: 'watch'; events: AsyncIterable<Change> }
+  /** `lock … -- CMD`: CMD ran under the lease and exited with `status` (tbase exits with it too). */
+  | { kind: 'ran'; status: number }
   | { kind: 'pool'; pool: PoolState; change: PoolChange | null };
 
 

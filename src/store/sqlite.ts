@@ -12,6 +12,9 @@ import { StorageError } from '../errors.js';
 import { decodePoolRecord, encodePoolRecord } from './pool.js';
 import { SqliteConnection, type SqlParam } from './sqlite-driver.js';
 import { applyWrite, isLive, needsValues, type Entry, type Write, type WriteResult } from './writes.js';
+import { commitRevision, HISTORY_REVISIONS, HISTORY_SCHEMA, putChange, readChanges, recordChanges, recordRemovals, removalChange, type Change, type KeySelector } from './history.js';
+import { ChangeNotifier } from './notifier.js';
+import { LOCKS_SCHEMA, releaseLease, renewLease, takeLease, type Acquired, type Lease } from './locks.js';
 
 export type { Entry, Write, WriteResult } from './writes.js';
 
@@ -34,14 +37,15 @@ export interface StoreStats {
  * record nor invalidate the keys this one reads, so the bump makes it refuse the file instead.
  * 3: revisions (the `revision` table, and per entry revision, create_revision, version); cached copies carry
  * them in a new format, and the migration moves the pool to its next epoch so no copy of the old format is read.
+ * 4: the change log (history.ts) and its `compacted` mark, and the lock table (locks.ts).
  */
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 /** Expired rows removed per write transaction: purging stays cheap and bounded however many have piled up. */
 const PURGE_BATCH = 100;
 
 /** One row: the database revision, counted up inside every write transaction (so gap-free, in commit order). */
 const REVISION_TABLE = `
-  CREATE TABLE IF NOT EXISTS revision (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
+  CREATE TABLE IF NOT EXISTS revision (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL, compacted INTEGER NOT NULL DEFAULT 0);
   INSERT OR IGNORE INTO revision (id, value) VALUES (1, 0);`;
 
 const SCHEMA = `
@@ -60,28 +64,33 @@ const SCHEMA = `
   CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL);
   CREATE INDEX IF NOT EXISTS outbox_by_key ON outbox (key);
   ${REVISION_TABLE}
+  ${HISTORY_SCHEMA}
+  ${LOCKS_SCHEMA}
 `;
 
 const LIVE = '(expires_at IS NULL OR expires_at > ?)';
 const ENTRY_COLUMNS = 'key, value, expires_at, revision, create_revision, version';
 const REVISION_QUERY = 'SELECT value FROM revision WHERE id = 1';
+const REVISION_STATE = 'SELECT value AS revision, compacted FROM revision WHERE id = 1';
 
 export class SqliteStore {
   private constructor(
     private readonly db: SqliteConnection,
     /** Random id made with the database: prefixes every cache key so databases never see each other's copies. */
     readonly namespaceId: string,
+    /** Revisions whose changes the change log keeps (history.ts). */
+    private readonly historyRevisions: number,
   ) {}
 
   get path(): string {
     return this.db.path;
   }
 
-  static async open(path: string, busyTimeoutMs: number): Promise<SqliteStore> {
+  static async open(path: string, busyTimeoutMs: number, options: { historyRevisions?: number } = {}): Promise<SqliteStore> {
     prepareFile(path);
     const db = await SqliteConnection.open(path, busyTimeoutMs);
     try {
-      return new SqliteStore(db, await initialise(db));
+      return new SqliteStore(db, await initialise(db), options.historyRevisions ?? HISTORY_REVISIONS);
     } catch (error) {
       await db.close();
       throw error;
@@ -216,11 +225,36 @@ export class SqliteStore {
    * so one outbox row per key is enough. Expired rows are purged, a bounded number at a time.
    */
   applyWrites(writes: Write[], now: number): Promise<WriteOutcome> {
-    return this.db.transaction(async () => {
-      const outcome = await this.applyChunk(writes, now, null);
-      await this.purgeExpired(now);
-      return outcome;
+    return this.transaction(async (base) => {
+      const outcome = await this.applyChunk(writes, now, null, base.revision);
+      return { outcome, revision: await this.purgeExpired(now, outcome.revision) };
     });
+  }
+
+  /**
+   * A write transaction that knows the database revision it starts from and stores the one it ends at (with the
+   * change log's retention, history.ts); `work` returns its result and that revision. Committed changes wake
+   * this process's watchers (other processes see the database change).
+   */
+  private async transaction<T>(work: (base: { revision: number; compacted: number }) => Promise<{ outcome: T; revision: number }>): Promise<T> {
+    const outcome = await this.db.transaction(async () => {
+      const base = (await this.db.get<{ revision: number; compacted: number }>(REVISION_STATE))!;
+      const { outcome, revision } = await work(base);
+      if (revision !== base.revision) await commitRevision(this.db, revision, base.compacted, this.historyRevisions);
+      return { outcome, changed: revision !== base.revision };
+    });
+    if (outcome.changed) this.onCommit?.();
+    return outcome.outcome;
+  }
+
+  /** Called after every transaction that changed the revision (the notifier wakes this process's watchers). */
+  onCommit: (() => void) | undefined;
+
+  private changeNotifier: ChangeNotifier | undefined;
+
+  /** Tells this process's watchers that the database may have changed (notifier.ts); made on first use. */
+  get notifier(): ChangeNotifier {
+    return (this.changeNotifier ??= new ChangeNotifier(this));
   }
 
   /**
@@ -230,13 +264,13 @@ export class SqliteStore {
    * (the exported database's): revisions never go backwards across export and import.
    */
   applyWriteStream(chunks: AsyncIterable<Write[]>, now: number, floor: () => number = () => 0): Promise<StreamOutcome> {
-    return this.db.transaction(async () => {
+    return this.transaction(async (base) => {
       const total: StreamOutcome = { writes: 0, existed: 0, owed: [], pool: null, revision: 0 };
-      const start = Number((await this.db.get<{ value: number }>(REVISION_QUERY))?.value ?? 0);
+      const start = base.revision;
       let revision = start + 1;
       let changed = false;
       for await (const writes of chunks) {
-        const outcome = await this.applyChunk(writes, now, revision);
+        const outcome = await this.applyChunk(writes, now, revision, start);
         total.pool = outcome.pool;
         total.writes += writes.length;
         for (const result of outcome.results) {
@@ -250,13 +284,13 @@ export class SqliteStore {
       const above = floor();
       if (changed && above >= revision) {
         const moved = above + 1;
-        await this.db.run('UPDATE entries SET revision = ?, create_revision = CASE WHEN create_revision = ? THEN ? ELSE create_revision END WHERE revision = ?', [moved, revision, moved, revision]);
+        for (const table of ['entries', 'changes']) {
+          await this.db.run(`UPDATE ${table} SET revision = ?, create_revision = CASE WHEN create_revision = ? THEN ? ELSE create_revision END WHERE revision = ?`, [moved, revision, moved, revision]);
+        }
         revision = moved;
       }
       total.revision = changed ? revision : Math.max(start, above);
-      if (total.revision !== start) await this.db.run('UPDATE revision SET value = ? WHERE id = 1', [total.revision]);
-      await this.purgeExpired(now);
-      return total;
+      return { outcome: total, revision: await this.purgeExpired(now, total.revision) };
     });
   }
 
@@ -267,20 +301,31 @@ export class SqliteStore {
    * the caller delivers them page by page from the outbox (`owedPage`).
    */
   deletePrefix(prefix: string, now: number): Promise<PrefixDeleteOutcome> {
-    return this.db.transaction(async () => {
+    return this.transaction(async (base) => {
       const [range, params] = keyRange(prefix);
-      const state = await this.db.get<{ revision: number; pool: string | null; live: number }>(
-        `SELECT (${REVISION_QUERY}) AS revision, (${POOL_QUERY}) AS pool,
-                (SELECT count(*) FROM entries WHERE ${range} AND ${LIVE}) AS live`,
+      const state = await this.db.get<{ pool: string | null; live: number }>(
+        `SELECT (${POOL_QUERY}) AS pool, (SELECT count(*) FROM entries WHERE ${range} AND ${LIVE}) AS live`,
         [...params, now],
       );
+      const count = state?.live ?? 0;
+      const revision = count > 0 ? base.revision + 1 : base.revision;
+      if (count > 0) await recordRemovals(this.db, revision, 'delete', `${range} AND ${LIVE}`, [...params, now]);
       const { lastID, changes } = await this.db.run(`INSERT INTO outbox (key) SELECT key FROM entries WHERE ${range}`, params);
       await this.db.run(`DELETE FROM entries WHERE ${range}`, params);
-      const count = state?.live ?? 0;
-      let revision = Number(state?.revision ?? 0);
-      if (count > 0) await this.db.run('UPDATE revision SET value = ? WHERE id = 1', [++revision]);
       const owed = changes > 0 ? { firstId: lastID - changes + 1, lastId: lastID } : null;
-      return { count, revision, pool: state?.pool ?? null, owed };
+      return { outcome: { count, revision, pool: state?.pool ?? null, owed }, revision };
+    });
+  }
+
+  /**
+   * Removes keys whose expiry has passed (a bounded number), recording each as an `expire` change at one new
+   * revision: a watcher that follows an expiring key calls this when the expiry is due (watch.ts). Resolves to
+   * how many went.
+   */
+  expireDue(now: number): Promise<number> {
+    return this.transaction(async (base) => {
+      const revision = await this.purgeExpired(now, base.revision);
+      return { outcome: revision - base.revision, revision };
     });
   }
 
@@ -295,6 +340,52 @@ export class SqliteStore {
   async revision(): Promise<number> {
     const row = await this.db.exclusive(() => this.db.get<{ value: number }>(REVISION_QUERY));
     return Number(row?.value ?? 0);
+  }
+
+  /**
+   * Changes of the selected keys after the position (revision, key), in order, at most `limit`; with the
+   * database revision and the highest revision whose changes were dropped (history.ts), read together.
+   */
+  changesAfter(after: { revision: number; key: string }, selector: KeySelector, limit: number): Promise<ChangePage> {
+    return this.db.exclusive(async () => {
+      const state = (await this.db.get<{ revision: number; compacted: number }>(REVISION_STATE))!;
+      const changes = await readChanges(this.db, after, rangeOf(selector), limit);
+      return { changes, revision: state.revision, compacted: state.compacted };
+    });
+  }
+
+  /** The earliest expiry among the selected keys still live at `now`, or null (watch.ts wakes for it). */
+  async nextExpiry(selector: KeySelector, now: number): Promise<number | null> {
+    const [range, params] = rangeOf(selector);
+    const row = await this.db.exclusive(() =>
+      this.db.get<{ at: number | null }>(`SELECT min(expires_at) AS at FROM entries WHERE ${range} AND expires_at > ?`, [...params, now]),
+    );
+    return row?.at ?? null;
+  }
+
+  /**
+   * SQLite's count of commits by other connections to this file: a cheap way (no disk read) to see that another
+   * process wrote. This process's own commits show through onCommit instead.
+   */
+  async dataVersion(): Promise<number> {
+    const row = await this.db.exclusive(() => this.db.get<{ data_version: number }>('PRAGMA data_version'));
+    return row?.data_version ?? 0;
+  }
+
+  /** Takes the named lease when it is free (one write, at a new revision: the fencing token). */
+  acquireLease(name: string, owner: string, ttlMs: number, now: number): Promise<Acquired> {
+    return this.transaction(async (base) => {
+      const outcome = await takeLease(this.db, name, owner, ttlMs, now, base.revision + 1);
+      return { outcome, revision: outcome.taken ? base.revision + 1 : base.revision };
+    });
+  }
+
+  renewLease(lease: Lease, ttlMs: number, now: number): Promise<boolean> {
+    return this.db.transaction(() => renewLease(this.db, lease, ttlMs, now));
+  }
+
+  releaseLease(lease: Lease): Promise<boolean> {
+    return this.db.transaction(() => releaseLease(this.db, lease));
   }
 
   /** Live entries for many keys (absent keys are simply missing from the map). */
@@ -322,20 +413,18 @@ export class SqliteStore {
    * One chunk of writes, inside the caller's transaction. `shared` is the one revision every change takes (an
    * import), or null: each change takes the next one.
    */
-  private async applyChunk(writes: Write[], now: number, shared: number | null): Promise<WriteOutcome> {
+  private async applyChunk(writes: Write[], now: number, shared: number | null, base: number): Promise<WriteOutcome> {
     // One record per key, in order of first appearance. (One map, not a set and three maps: a batch group holds a
     // thousand keys, and hash tables that size are most of what a group allocates — README, "Memory".)
     const byKey = new Map<string, KeyState>();
     for (const write of writes) {
-      if (!byKey.has(write.key)) byKey.set(write.key, { hadRow: false, pending: false, changed: false, current: undefined });
+      if (!byKey.has(write.key)) byKey.set(write.key, { hadRow: false, pending: false, changed: false, current: undefined, lastPut: undefined });
     }
     const keys = Array.from(byKey.keys());
     // The outbox is almost always empty (rows live only until memcached acknowledges), and it cannot change while
     // this transaction holds the write lock: when it is empty, no key of the chunk has an invalidation pending.
     // The pool record comes along: the invalidations must go to the pool that holds copies at commit (cache-aside.ts).
-    const state = await this.db.get<{ any: number; pool: string | null; revision: number }>(
-      `SELECT EXISTS (SELECT 1 FROM outbox) AS any, (${POOL_QUERY}) AS pool, (${REVISION_QUERY}) AS revision`,
-    );
+    const state = await this.db.get<{ any: number; pool: string | null }>(`SELECT EXISTS (SELECT 1 FROM outbox) AS any, (${POOL_QUERY}) AS pool`);
     const outboxEmpty = state?.any === 0;
     // Values are read only when a condition compares them or a counter adds to them: a bulk load never needs them.
     const columns = needsValues(writes) ? ENTRY_COLUMNS : "key, x'' AS value, expires_at, revision, create_revision, version";
@@ -351,20 +440,28 @@ export class SqliteStore {
       const queued = await this.bulk('all', `SELECT DISTINCT key FROM outbox WHERE key IN (${marks(part.length)})`, part.length, IN_LIST_MAX, part);
       for (const row of queued as { key: string }[]) byKey.get(row.key)!.pending = true;
     }
-    // Replay the writes in order in memory: what each did, and the state each key ends with.
-    let revision = Number(state?.revision ?? 0);
-    let changes = 0;
+    // Replay the writes in order in memory: what each did, the state each key ends with, and the change log rows.
+    // A key's last put is copied into the log from its row after the upserts; every other change is bound here.
+    let revision = base;
     const results: WriteResult[] = [];
+    const changes: Change[] = [];
     for (const write of writes) {
       const keyState = byKey.get(write.key)!;
       const result = applyWrite(write, keyState.current, shared ?? revision + 1, now);
       results.push(result);
       if (result.status !== 'applied') continue;
       if (shared === null) revision++;
-      changes++;
       keyState.changed = true;
       keyState.current = result.after;
+      if (keyState.lastPut) changes.push(putChange(keyState.lastPut));
+      keyState.lastPut = result.after;
+      if (write.op === 'delete') changes.push(removalChange(result.revision, write.key, 'delete'));
+      else if (!result.after && write.op === 'set') {
+        // A set whose TTL had already run out: written, and gone at once.
+        changes.push({ ...removalChange(result.revision, write.key, 'delete'), type: 'put', value: write.value, expiresAt: write.expiresAt, createRevision: result.revision, version: 1 });
+      }
     }
+    if (shared !== null && results.some((result) => result.status === 'applied')) revision = shared;
     // Binding a parameter costs more than anything else SQLite does for a row here, so the end states go in
     // statements shaped to bind as few as they can (UPSERT_SHAPES). Keys are unique among the end states, so the
     // groups may go in any order.
@@ -404,8 +501,12 @@ export class SqliteStore {
       // One statement under the write lock: AUTOINCREMENT ids of its rows are consecutive, ending at lastID.
       part.forEach((key, i) => owed.push({ id: lastID - part.length + 1 + i, key }));
     }
-    if (shared === null && changes > 0) await this.db.run('UPDATE revision SET value = ? WHERE id = 1', [revision]);
-    return { results, owed, pool: state?.pool ?? null, revision: shared ?? revision };
+    const copied: string[] = [];
+    byKey.forEach((keyState, key) => {
+      if (keyState.lastPut) copied.push(key);
+    });
+    await recordChanges(this.db, changes, copied);
+    return { results, owed, pool: state?.pool ?? null, revision };
   }
 
   /**
@@ -417,12 +518,20 @@ export class SqliteStore {
     return kind === 'run' ? this.db.run(sql, params) : this.db.all(sql, params);
   }
 
-  private async purgeExpired(now: number): Promise<void> {
-    await this.db.run(
-      `DELETE FROM entries WHERE rowid IN
-         (SELECT rowid FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ${PURGE_BATCH})`,
+  /**
+   * Removes a bounded number of expired rows inside the caller's transaction, as one change at the revision after
+   * `revision` (an `expire` change per key, for watchers); resolves to the revision the transaction is at after it.
+   */
+  private async purgeExpired(now: number, revision: number): Promise<number> {
+    const expired = await this.db.all<{ key: string }>(
+      `SELECT key FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ${PURGE_BATCH}`,
       [now],
     );
+    if (expired.length === 0) return revision;
+    const keys = expired.map((row) => row.key);
+    await recordChanges(this.db, keys.map((key) => removalChange(revision + 1, key, 'expire')), []);
+    await this.db.run(`DELETE FROM entries WHERE key IN (${marks(keys.length)})`, keys);
+    return revision + 1;
   }
 
   close(): Promise<void> {
@@ -440,6 +549,8 @@ interface KeyState {
   changed: boolean;
   /** The key's live state as the writes are replayed in order (undefined: absent). */
   current: Entry | undefined;
+  /** The put that made `current`, if the key's last change was one: logged from the row (history.ts). */
+  lastPut: Entry | undefined;
 }
 
 export interface WriteOutcome {
@@ -464,6 +575,14 @@ export interface StreamOutcome {
   revision: number;
 }
 
+export interface ChangePage {
+  changes: Change[];
+  /** The database revision when the page was read. */
+  revision: number;
+  /** Changes at or below this revision are no longer kept. */
+  compacted: number;
+}
+
 export interface PrefixDeleteOutcome {
   /** Live keys removed. */
   count: number;
@@ -472,6 +591,10 @@ export interface PrefixDeleteOutcome {
   pool: string | null;
   /** The outbox ids the delete recorded (every key that had a row), delivered page by page; null: none. */
   owed: { firstId: number; lastId: number } | null;
+}
+
+function rangeOf(selector: KeySelector): [string, SqlParam[]] {
+  return 'key' in selector ? ['key = ?', [selector.key]] : keyRange(selector.prefix);
 }
 
 /**
@@ -643,6 +766,11 @@ async function initialise(db: SqliteConnection): Promise<string> {
     }
     // 1 → 2 changes no table: the pool is recorded by the first process that uses memcached on the file.
     if (again === 1 || again === 2) await addRevisions(db);
+    if (again === 3) await db.exec('ALTER TABLE revision ADD COLUMN compacted INTEGER NOT NULL DEFAULT 0');
+    if (again >= 1 && again <= 3) {
+      // No history before the change log: a watch from before this revision is told so (exit 4).
+      await db.exec(`UPDATE revision SET compacted = value; ${HISTORY_SCHEMA} ${LOCKS_SCHEMA}`);
+    }
     await db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
   });
   const meta = await db.get<{ value: string }>(NAMESPACE_QUERY);

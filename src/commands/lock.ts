@@ -1,0 +1,44 @@
+import type { CommandSpec } from './types.js';
+import { parseDuration, requireArg } from './args.js';
+import { runLocked } from '../lock/run-locked.js';
+import { UsageError } from '../errors.js';
+
+export interface LockOptions {
+  name: string;
+  ttlMs: number;
+  waitMs: number;
+  command: string[];
+}
+
+const usage = 'lock <name> [--ttl D] [--wait D] -- <cmd> [args…]';
+/** The lease a holder keeps renewing every third of it; a holder that dies frees the lock within it. */
+const DEFAULT_TTL_SECONDS = 30;
+
+export const lockCommand: CommandSpec<LockOptions> = {
+  name: 'lock',
+  summary: 'run a command (no shell) while holding a lease on NAME; exits with its status',
+  args: [
+    { name: 'name', required: true, description: 'the lock (a name of its own: never a key)' },
+    { name: 'cmd', required: true, variadic: true, description: 'the command and its arguments, after --' },
+  ],
+  options: [
+    { flags: '--ttl <duration>', description: `the lease, renewed every third of it (default ${DEFAULT_TTL_SECONDS}s)` },
+    { flags: '--wait <duration>', description: 'wait this long for a held lock (default: exit 4 at once)' },
+  ],
+  examples: ['tbase lock nightly-report -- ./report.sh --full', 'tbase lock deploy --wait 5m --ttl 1m -- make deploy'],
+  parse([name, ...command], opts) {
+    const lockName = requireArg(name, 'name', usage);
+    if (lockName === '') throw new UsageError('lock name is empty');
+    if (command.length === 0 || command[0] === undefined || command[0] === '') throw new UsageError(`missing the command to run; usage: ${usage}`);
+    return {
+      name: lockName,
+      ttlMs: (opts.ttl === undefined ? DEFAULT_TTL_SECONDS : parseDuration(String(opts.ttl))) * 1000,
+      waitMs: opts.wait === undefined ? 0 : parseDuration(String(opts.wait)) * 1000,
+      command: command as string[],
+    };
+  },
+  async run(ctx, options) {
+    const { store } = await ctx.store();
+    return { kind: 'ran', status: await runLocked(store, ctx.io, options, () => ctx.now()) };
+  },
+};

@@ -1,0 +1,97 @@
+/**
+ * `tbase lock NAME -- CMD`: take the lease, run CMD (no shell) while holding it, give it back.
+ *  - The lease is renewed every ttl/3; if a renewal fails (the store cannot be reached, or the lease ran out and
+ *    another process took it), CMD can no longer be trusted to be alone: it gets SIGTERM, then SIGKILL after a
+ *    grace period.
+ *  - SIGINT and SIGTERM sent to tbase are passed on to CMD; the lease is released once CMD has exited.
+ *  - CMD gets TBASE_LOCK_NAME and TBASE_LOCK_REVISION, the fencing token: a later holder always has a higher one,
+ *    so a resource CMD writes to can refuse a holder whose token is older than one it has seen.
+ *  - A holder killed with -9 renews no more: its lease runs out after at most the TTL and the lock is free.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:os';
+import { LockHeldError, UsageError } from '../errors.js';
+import type { IO } from '../io.js';
+import type { Lease } from '../store/locks.js';
+import type { SqliteStore } from '../store/sqlite.js';
+
+export interface LockRun {
+  name: string;
+  ttlMs: number;
+  /** How long to wait for a held lock; 0: fail at once (exit 4). */
+  waitMs: number;
+  command: string[];
+}
+
+/** The longest a CMD that lost its lease may take to stop after SIGTERM before it is killed. */
+const MAX_GRACE_MS = 10_000;
+/** How often a waiting process tries again (it also wakes when the database changes). */
+const RETRY_MS = 250;
+
+export async function runLocked(store: SqliteStore, io: IO | undefined, run: LockRun, now: () => number): Promise<number> {
+  const lease = await acquire(store, run, now);
+  let lost = false;
+  const child = spawn(run.command[0]!, run.command.slice(1), {
+    stdio: 'inherit',
+    env: { ...process.env, TBASE_LOCK_NAME: run.name, TBASE_LOCK_REVISION: String(lease.revision) },
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null } | Error>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+    child.once('error', (error) => resolve(error));
+  });
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  let killer: NodeJS.Timeout | undefined;
+  const renewer = setInterval(() => {
+    void store.renewLease(lease, run.ttlMs, now()).then(
+      (held) => held || loseLease(),
+      () => loseLease(),
+    );
+  }, Math.max(50, Math.floor(run.ttlMs / 3)));
+  const loseLease = () => {
+    if (lost) return;
+    lost = true;
+    io?.err(`${io.errColour.red('tbase:')} lost the lease on lock ${JSON.stringify(run.name)}; stopping the command`);
+    child.kill('SIGTERM');
+    killer = setTimeout(() => child.kill('SIGKILL'), Math.min(MAX_GRACE_MS, Math.max(1000, run.ttlMs / 3)));
+  };
+  try {
+    const outcome = await exited;
+    if (outcome instanceof Error) {
+      const why = (outcome as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such command' : outcome.message;
+      throw new UsageError(`cannot run ${JSON.stringify(run.command[0])}: ${why}`);
+    }
+    if (outcome.code !== null) return outcome.code;
+    return 128 + (constants.signals[outcome.signal!] ?? 0); // as a shell reports a command ended by a signal
+  } finally {
+    clearInterval(renewer);
+    clearTimeout(killer);
+    process.off('SIGINT', forward);
+    process.off('SIGTERM', forward);
+    if (!lost) await store.releaseLease(lease).catch(() => false);
+  }
+}
+
+/** Takes the lease, waiting up to waitMs for a holder to let go (or for its lease to run out). */
+async function acquire(store: SqliteStore, run: LockRun, now: () => number): Promise<Lease> {
+  const owner = randomBytes(12).toString('hex');
+  const deadline = now() + run.waitMs;
+  for (;;) {
+    const outcome = await store.acquireLease(run.name, owner, run.ttlMs, now());
+    if (outcome.taken) return outcome.lease;
+    const left = deadline - now();
+    if (left <= 0) throw new LockHeldError(run.name, outcome.holder.revision, outcome.holder.expiresAt - now());
+    // Wake at the holder's expiry, when the database changes (a release), or after a short pause.
+    await new Promise<void>((resolve) => {
+      const off = store.notifier.subscribe(() => done());
+      const timer = setTimeout(() => done(), Math.min(left, RETRY_MS, Math.max(0, outcome.holder.expiresAt - now()) + 1));
+      function done() {
+        off();
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  }
+}

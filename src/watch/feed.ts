@@ -1,0 +1,71 @@
+/**
+ * The change feed behind `watch` and `GET /watch`: every change of the selected keys, from a revision on, each
+ * exactly once and in revision order (within a revision, key order), from the change log (store/history.ts).
+ * It reads a page, yields it, and when it has caught up waits for the notifier (or for the next expiry among its
+ * keys, which it then carries out itself, so an expiring key shows as an event when it expires, not when some
+ * later write happens to purge it). It ends when `signal` aborts.
+ */
+import { HistoryGoneError } from '../errors.js';
+import type { Change, KeySelector } from '../store/history.js';
+import type { SqliteStore } from '../store/sqlite.js';
+import type { ChangeNotifier } from '../store/notifier.js';
+
+export interface FeedOptions {
+  selector: KeySelector;
+  /** The first revision to stream (inclusive); undefined: changes committed from now on. */
+  fromRevision?: number;
+  signal: AbortSignal;
+  now: () => number;
+}
+
+const PAGE = 500;
+/** Sorts after every key (keys are at most 1024 bytes of UTF-8): "after (R, LAST_KEY)" = from revision R + 1. */
+const LAST_KEY = '\u{10FFFF}'.repeat(300);
+
+export async function* changeFeed(store: SqliteStore, notifier: ChangeNotifier, options: FeedOptions): AsyncGenerator<Change> {
+  const { selector, signal } = options;
+  let dirty = true;
+  const unsubscribe = notifier.subscribe(() => {
+    dirty = true;
+    wake?.();
+  });
+  let wake: (() => void) | null = null;
+  try {
+    // A position is "after (revision, key)": (F, '') is just before revision F, since no key is empty.
+    let position = { revision: options.fromRevision ?? (await store.revision()) + 1, key: '' };
+    while (!signal.aborted) {
+      dirty = false;
+      const page = await store.changesAfter(position, selector, PAGE);
+      // The first revision still wanted, whole or in part; if its changes were dropped, some would be missed.
+      const wanted = position.key === LAST_KEY ? position.revision + 1 : position.revision;
+      if (wanted <= page.compacted) throw new HistoryGoneError(wanted, page.compacted + 1);
+      for (const change of page.changes) {
+        if (signal.aborted) return;
+        yield change;
+        position = { revision: change.revision, key: change.key };
+      }
+      if (page.changes.length === PAGE || dirty) continue;
+      // Caught up to the revision of that read: everything up to it is committed and was read, so the feed moves
+      // past it (and never falls out of retention while other keys change).
+      if (position.revision <= page.revision) position = { revision: page.revision, key: LAST_KEY };
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          wake = null;
+          clearTimeout(expiry);
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        wake = done;
+        signal.addEventListener('abort', done);
+        let expiry: NodeJS.Timeout | undefined;
+        void store.nextExpiry(selector, options.now()).then((at) => {
+          if (at === null || wake !== done) return;
+          expiry = setTimeout(() => void store.expireDue(options.now()).catch(() => undefined).then(done), Math.max(0, at - options.now()) + 5);
+        }, done);
+        if (dirty || signal.aborted) done();
+      });
+    }
+  } finally {
+    unsubscribe();
+  }
+}
