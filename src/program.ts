@@ -37,10 +37,10 @@ Modes:
 
 Environment:
   TBASE_DB, TBASE_SERVERS (then MEMCACHE_SERVERS), TBASE_NO_CACHE=1, NO_COLOR, FORCE_COLOR
-  TBASE_CACHE_TIMEOUT_MS (default 500), TBASE_BUSY_TIMEOUT_MS (default 5000)
+  TBASE_CACHE_TIMEOUT_MS (default 500), TBASE_BUSY_TIMEOUT_MS (default 5000), TBASE_HISTORY_REVISIONS (default 100000)
   REPL: TBASE_HISTORY (file; empty or off: none), TBASE_HISTORY_SIZE, TBASE_HISTORY_REDACT=1
 
-Exit status: 0 ok, 1 key not found, 2 usage error, 3 storage error, 4 condition not met (--if-…).`;
+Exit status: 0 ok, 1 key not found, 2 usage error, 3 storage error, 4 condition not met (--if-…, lock held, watch history gone).`;
 
 /** Parses a whole command line (argv without node and script). */
 export function parseCommandLine(argv: string[], version: string, output: ProgramOutput): ParseOutcome {
