@@ -23,7 +23,7 @@ export const lockCommand: CommandSpec<LockOptions> = {
   ],
   options: [
     { flags: '--ttl <duration>', description: `the lease, renewed every third of it (default ${DEFAULT_TTL_SECONDS}s)` },
-    { flags: '--wait <duration>', description: 'wait this long for a held lock (default: exit 4 at once)' },
+    { flags: '--wait <duration>', description: 'wait this long for a held lock (default 0: exit 4 at once)' },
   ],
   examples: ['tbase lock nightly-report -- ./report.sh --full', 'tbase lock deploy --wait 5m --ttl 1m -- make deploy'],
   parse([name, ...command], opts) {
@@ -33,7 +33,7 @@ export const lockCommand: CommandSpec<LockOptions> = {
     return {
       name: lockName,
       ttlMs: (opts.ttl === undefined ? DEFAULT_TTL_SECONDS : parseDuration(String(opts.ttl))) * 1000,
-      waitMs: opts.wait === undefined ? 0 : parseDuration(String(opts.wait)) * 1000,
+      waitMs: opts.wait === undefined || String(opts.wait).trim() === '0' ? 0 : parseDuration(String(opts.wait)) * 1000,
       command: command as string[],
     };
   },

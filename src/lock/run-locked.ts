@@ -3,7 +3,10 @@
  *  - The lease is renewed every ttl/3; if a renewal fails (the store cannot be reached, or the lease ran out and
  *    another process took it), CMD can no longer be trusted to be alone: it gets SIGTERM, then SIGKILL after a
  *    grace period.
- *  - SIGINT and SIGTERM sent to tbase are passed on to CMD; the lease is released once CMD has exited.
+ *  - SIGTERM, SIGHUP and SIGQUIT sent to tbase are passed on to CMD, and so is SIGINT unless stdin is a terminal:
+ *    there Ctrl-C reaches CMD from the terminal itself (it is in the same foreground process group), and a second
+ *    copy would read as "press again to force quit" to many programs. The lease is released once CMD has exited,
+ *    whatever the signal, so a signal to tbase never leaves CMD running without the lease.
  *  - CMD gets TBASE_LOCK_NAME and TBASE_LOCK_REVISION, the fencing token: a later holder always has a higher one,
  *    so a resource CMD writes to can refuse a holder whose token is older than one it has seen.
  *  - A holder killed with -9 renews no more: its lease runs out after at most the TTL and the lock is free.
@@ -28,6 +31,8 @@ export interface LockRun {
 const MAX_GRACE_MS = 10_000;
 /** How often a waiting process tries again (it also wakes when the database changes). */
 const RETRY_MS = 250;
+/** Node's longest timer (about 24.8 days): a longer one would fire after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export async function runLocked(store: SqliteStore, io: IO | undefined, run: LockRun, now: () => number): Promise<number> {
   const lease = await acquire(store, run, now);
@@ -41,15 +46,19 @@ export async function runLocked(store: SqliteStore, io: IO | undefined, run: Loc
     child.once('error', (error) => resolve(error));
   });
   const forward = (signal: NodeJS.Signals) => child.kill(signal);
-  process.on('SIGINT', forward);
-  process.on('SIGTERM', forward);
+  const forwarded: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGQUIT'];
+  if (!io?.isStdinTTY) forwarded.push('SIGINT');
+  // On a terminal tbase must still outlive Ctrl-C, to release the lease after CMD: it ignores SIGINT there.
+  const ignore = () => undefined;
+  for (const signal of forwarded) process.on(signal, forward);
+  if (io?.isStdinTTY) process.on('SIGINT', ignore);
   let killer: NodeJS.Timeout | undefined;
   const renewer = setInterval(() => {
     void store.renewLease(lease, run.ttlMs, now()).then(
       (held) => held || loseLease(),
       () => loseLease(),
     );
-  }, Math.max(50, Math.floor(run.ttlMs / 3)));
+  }, Math.min(MAX_TIMER_MS, Math.max(50, Math.floor(run.ttlMs / 3))));
   const loseLease = () => {
     if (lost) return;
     lost = true;
@@ -68,8 +77,8 @@ export async function runLocked(store: SqliteStore, io: IO | undefined, run: Loc
   } finally {
     clearInterval(renewer);
     clearTimeout(killer);
-    process.off('SIGINT', forward);
-    process.off('SIGTERM', forward);
+    for (const signal of forwarded) process.off(signal, forward);
+    process.off('SIGINT', ignore);
     if (!lost) await store.releaseLease(lease).catch(() => false);
   }
 }
