@@ -49,6 +49,11 @@ export class IO {
     });
   }
 
+  /** Gives up on what is still unwritten to stdout (a stopped watch whose reader does not read): flush skips it. */
+  abandonStdout(): void {
+    this.stdoutClosed = true;
+  }
+
   /** Runs `listener` once the reader of stdout has gone (a streaming command stops then); returns the undo. */
   onStdoutClosed(listener: () => void): () => void {
     if (this.stdoutClosed) listener();

@@ -70,13 +70,41 @@ export async function renderResult(ctx: RenderContext, command: string, result: 
     case 'pool':
       return renderPool(ctx, command, result);
     case 'watch':
-      for await (const change of result.events) await io.out(changeLine(ctx, change));
+      for await (const change of result.events) {
+        // After a stop, the rest of the revision goes out only while the reader takes it (a reader that stopped
+        // reading must not keep a stopped watch alive): past a grace period the output is given up.
+        if (!(await writeUnlessStuck(io, changeLine({ ...ctx, now: result.now() }, change), result.stopped))) {
+          io.abandonStdout();
+          return;
+        }
+      }
       return;
     case 'ran':
       return;
     case 'imported':
       if (mode === 'human') return io.out(`${c.green('Imported')} ${result.count} ${result.count === 1 ? 'entry' : 'entries'}${c.dim(` (${result.overwritten} overwritten, revision ${result.revision})`)}\n`);
       return;
+  }
+}
+
+/** How long a stopped watch waits for a reader that does not read. */
+const STOP_GRACE_MS = 1000;
+
+/** Writes `text`; false when `stopped` has aborted and the write has not gone through STOP_GRACE_MS after it. */
+async function writeUnlessStuck(io: IO, text: string, stopped: AbortSignal): Promise<boolean> {
+  const written = io.out(text).then(() => true);
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const givenUp = new Promise<boolean>((resolve) => {
+    const start = () => (timer = setTimeout(() => resolve(false), STOP_GRACE_MS));
+    if (stopped.aborted) start();
+    else stopped.addEventListener('abort', (onAbort = start), { once: true });
+  });
+  try {
+    return await Promise.race([written, givenUp]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) stopped.removeEventListener('abort', onAbort);
   }
 }
 

@@ -73,7 +73,14 @@ export type CommandResult =
   | { kind: 'exported'; chunks: (layout: ExportLayout) => AsyncIterable<string> }
   | { kind: 'imported'; count: number; overwritten: number; revision: number }
   /** `watch`: the changes, streamed until interrupted. */
-  | { kind: 'watch'; events: AsyncIterable<Change> }
+  | {
+      kind: 'watch';
+      events: AsyncIterable<Change>;
+      /** Aborted when the watch is asked to stop (the events still finish the revision they are in). */
+      stopped: AbortSignal;
+      /** The clock: each event's TTL is counted when it is printed. */
+      now: () => number;
+    }
   /** `lock … -- CMD`: CMD ran under the lease and exited with `status` (tbase exits with it too). */
   | { kind: 'ran'; status: number }
   | { kind: 'pool'; pool: PoolState; change: PoolChange | null };

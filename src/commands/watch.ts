@@ -35,7 +35,7 @@ export const watchCommand: CommandSpec<WatchOptions> = {
     const { store } = await ctx.store();
     const stopper = stopOnInterrupt(ctx.io);
     const feed = changeFeed(store, store.notifier, { selector, fromRevision, signal: stopper.signal, now: () => ctx.now() });
-    return { kind: 'watch', events: untilStopped(feed, stopper.dispose) };
+    return { kind: 'watch', events: untilStopped(feed, stopper.dispose), stopped: stopper.signal, now: () => ctx.now() };
   },
 };
 

@@ -86,8 +86,10 @@ export async function recordRemovals(db: SqliteConnection, revision: number, typ
  * Stores the database revision a transaction ends at, and drops the changes that fell out of retention. Runs
  * inside the transaction; `compacted` is the highest revision dropped so far.
  */
-export async function commitRevision(db: SqliteConnection, revision: number, compacted: number, keep: number): Promise<void> {
-  const floor = revision - keep;
+export async function commitRevision(db: SqliteConnection, revision: number, base: number, compacted: number, keep: number): Promise<void> {
+  // Never past `base`, the revision this transaction started from: a watcher that had caught up with it must
+  // still find every change this transaction made, however many revisions one batch group takes.
+  const floor = Math.min(revision - keep, base);
   // Trimmed in steps of a tenth of the retention (at most 1000 revisions): an occasional range delete.
   if (floor - compacted >= Math.max(1, Math.min(1000, Math.floor(keep / 10)))) {
     await db.run('DELETE FROM changes WHERE revision <= ?', [floor]);

@@ -240,7 +240,7 @@ export class SqliteStore {
     const outcome = await this.db.transaction(async () => {
       const base = (await this.db.get<{ revision: number; compacted: number }>(REVISION_STATE))!;
       const { outcome, revision } = await work(base);
-      if (revision !== base.revision) await commitRevision(this.db, revision, base.compacted, this.historyRevisions);
+      if (revision !== base.revision) await commitRevision(this.db, revision, base.revision, base.compacted, this.historyRevisions);
       return { outcome, changed: revision !== base.revision };
     });
     if (outcome.changed) this.onCommit?.();

@@ -3,7 +3,8 @@
  * exactly once and in revision order (within a revision, key order), from the change log (store/history.ts).
  * It reads a page, yields it, and when it has caught up waits for the notifier (or for the next expiry among its
  * keys, which it then carries out itself, so an expiring key shows as an event when it expires, not when some
- * later write happens to purge it). It ends when `signal` aborts.
+ * later write happens to purge it). When `signal` aborts it ends — after the rest of the revision it is in, so a
+ * watcher resumed at the last revision it printed + 1 misses nothing of a revision with many keys.
  */
 import { HistoryGoneError } from '../errors.js';
 import type { Change, KeySelector } from '../store/history.js';
@@ -33,17 +34,21 @@ export async function* changeFeed(store: SqliteStore, notifier: ChangeNotifier, 
   try {
     // A position is "after (revision, key)": (F, '') is just before revision F, since no key is empty.
     let position = { revision: options.fromRevision ?? (await store.revision()) + 1, key: '' };
-    while (!signal.aborted) {
+    /** The revision of the last change yielded: after a stop, only the rest of it still goes out. */
+    let current: number | undefined;
+    while (!signal.aborted || current !== undefined) {
       dirty = false;
       const page = await store.changesAfter(position, selector, PAGE);
       // The first revision still wanted, whole or in part; if its changes were dropped, some would be missed.
       const wanted = position.key === LAST_KEY ? position.revision + 1 : position.revision;
       if (wanted <= page.compacted) throw new HistoryGoneError(wanted, page.compacted + 1);
       for (const change of page.changes) {
-        if (signal.aborted) return;
+        if (signal.aborted && change.revision !== current) return;
         yield change;
+        current = change.revision;
         position = { revision: change.revision, key: change.key };
       }
+      if (signal.aborted && page.changes.length < PAGE) return;
       if (page.changes.length === PAGE || dirty) continue;
       // Caught up to the revision of that read: everything up to it is committed and was read, so the feed moves
       // past it (and never falls out of retention while other keys change).
