@@ -1,6 +1,8 @@
-// Helpers for `npm run bench` (scripts/bench.js): processes timed whole, peak memory, medians, the table.
+// Helpers for `npm run bench` (scripts/bench.js): processes timed whole, peak memory, medians, the table, and the
+// live processes and event streams of the watch rows.
 import { spawn } from 'node:child_process';
 import { createReadStream, existsSync, readFileSync, rmSync } from 'node:fs';
+import { get } from 'node:http';
 
 export const TIME_BIN = '/usr/bin/time';
 
@@ -105,6 +107,114 @@ export async function alternate(runs, ours, baseline) {
   return { ours: median(a), baseline: median(b), pairRatio: median(a.map((x, i) => x / b[i])), oursAll: a, baselineAll: b };
 }
 
+/** The value below which `p` percent of `values` fall (nearest rank). */
+export function percentile(values, p) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/** Calls `onLine(line, ms)` for every line of a readable stream; `ms` is performance.now() when its chunk came. */
+export function onLines(stream, onLine) {
+  let partial = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk) => {
+    const at = performance.now();
+    const parts = (partial + chunk).split('\n');
+    partial = parts.pop();
+    for (const line of parts) onLine(line, at);
+  });
+}
+
+/**
+ * A long-lived process whose stdout lines are collected as they come: `lines` (text) and `times` (performance.now()
+ * at arrival). `stop(signal)` ends it and resolves with its exit code; stdin is a pipe (`write`, `end`).
+ */
+export function liveProcess(command, args, { env } = {}) {
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: env ?? process.env });
+  const lines = [];
+  const times = [];
+  let stderr = '';
+  onLines(child.stdout, (line, at) => {
+    lines.push(line);
+    times.push(at);
+  });
+  child.stderr.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
+  child.stdin.on('error', () => undefined);
+  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve(code ?? signal)));
+  return {
+    child,
+    lines,
+    times,
+    stderr: () => stderr,
+    exited,
+    /** Writes one line; resolves to performance.now() just before it was handed to the pipe. */
+    write(line) {
+      const at = performance.now();
+      child.stdin.write(`${line}\n`);
+      return at;
+    },
+    end() {
+      child.stdin.end();
+      return exited;
+    },
+    stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** The current and peak resident memory of a live process, in KiB (Linux /proc). */
+export function memoryOf(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return { rssKiB: Number(/VmRSS:\s+(\d+)/.exec(status)[1]), peakKiB: Number(/VmHWM:\s+(\d+)/.exec(status)[1]) };
+}
+
+/**
+ * Opens `GET url` as a Server-Sent Events stream; `onEvent({ id, event, data }, ms)` for each event (blocks with
+ * data; `ms` as in onLines). Resolves once the first block (the stream's opening) arrived, with `close()`.
+ */
+export function openEventStream(url, onEvent) {
+  return new Promise((resolve, reject) => {
+    const req = get(url, { agent: false }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        return reject(new Error(`GET ${url}: status ${res.statusCode}`));
+      }
+      let text = '';
+      let opened = false;
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => {
+        const at = performance.now();
+        text += chunk;
+        for (let end = text.indexOf('\n\n'); end >= 0; end = text.indexOf('\n\n')) {
+          const block = {};
+          for (const line of text.slice(0, end).split('\n')) {
+            const colon = line.indexOf(':');
+            if (colon > 0) block[line.slice(0, colon)] = line.slice(colon + 1).replace(/^ /, '');
+          }
+          text = text.slice(end + 2);
+          if (!opened) {
+            opened = true;
+            resolve({ close: () => req.destroy() });
+          }
+          if (block.data !== undefined) onEvent(block, at);
+        }
+      });
+    });
+    req.on('error', reject);
+  });
+}
+
+/** Polls `check` every few ms until it is true; throws after `timeoutMs` naming `what`. */
+export async function until(check, timeoutMs, what) {
+  const deadline = performance.now() + timeoutMs;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
 /** Formats the rows as a Markdown table. */
 export function table(rows) {
   const out = [
@@ -121,7 +231,7 @@ export function table(rows) {
 }
 
 function fmt(value, unit) {
-  if (unit === 'ms') return `${value.toFixed(0)} ms`;
+  if (unit === 'ms') return `${value.toFixed(value < 10 ? 1 : 0)} ms`;
   if (unit === 'ops/s') return `${Math.round(value).toLocaleString('en-US')}/s`;
   if (unit === 'MiB') return `${value.toFixed(1)} MiB`;
   return `${value} ${unit}`;

@@ -13,6 +13,14 @@
  *                                                           revisions), one transaction
  *   8  batch of N `set k:<i % 1000> v<i> --if-revision R`    vs the sqlite3 shell: the same N guarded UPDATEs (`WHERE key
  *      lines, half of them matching, throughput              = … AND revision = …`), one transaction
+ *   9  watch latency, commit in one process → event in      vs the writer's own answer (commit + reply) to the same
+ *      another: L writes 10 ms apart (a-d) and S writes      line, timed the same way: what a watcher adds over the
+ *      300 ms apart (e-h) by a long-lived batch writer,       writer knowing its write committed
+ *      received by `tbase watch --prefix` (a, b, e, f) and
+ *      by `GET /watch` on serve (c, d, g, h); p50 and p99
+ *  10  `tbase serve` holding W SSE watchers: RSS (a)        vs `node -e 0` (a); vs the writer's own answer (b, c)
+ *      and one write's fan-out to the first and the last
+ *      of the W watchers (b, c; p50)
  *
  * Every figure is a median of several runs; the two sides of a row alternate so that load drift hits both.
  * Processes are timed whole (start-up included) on both sides. It starts its own memcached on a free loopback
@@ -22,7 +30,8 @@
  *
  * Environment: BENCH_N (batch commands, default 100000), BENCH_MEM_N (memory rows, default 1000000),
  * BENCH_RUNS (runs per batch row, default 3), BENCH_ONESHOT_RUNS (default 25), BENCH_QUICK=1 (a quick pass:
- * N=20000, M=100000, 1 batch run, 7 one-shot runs), SQLITE3 (the sqlite3 shell, default /usr/bin/sqlite3).
+ * N=20000, M=100000, 1 batch run, 7 one-shot runs), BENCH_LAT_N (writes 10 ms apart per watch latency run, default
+ * 200; quick 100; and 30 (quick 10) writes 300 ms apart), BENCH_WATCHERS (SSE watchers of row 10, default 200), SQLITE3 (the sqlite3 shell, default /usr/bin/sqlite3).
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
@@ -31,7 +40,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startMemcached } from '../__tests__/helpers/memcached.mjs';
-import { alternate, check, median, runProcess, table } from '../bench/lib.js';
+import { alternate, check, liveProcess, median, memoryOf, openEventStream, percentile, runProcess, table, until } from '../bench/lib.js';
 
 const quick = process.env.BENCH_QUICK === '1';
 const N = Number(process.env.BENCH_N ?? (quick ? 20_000 : 100_000));
@@ -39,6 +48,12 @@ const MEM_N = Number(process.env.BENCH_MEM_N ?? (quick ? 100_000 : 1_000_000));
 const RUNS = Number(process.env.BENCH_RUNS ?? (quick ? 1 : 3));
 const ONESHOT_RUNS = Number(process.env.BENCH_ONESHOT_RUNS ?? (quick ? 7 : 25));
 const WINDOW = 256; // cache calls in flight at once: what tbase's batch reads use (cache-aside.ts GET_PIPELINE)
+const LAT_N = Number(process.env.BENCH_LAT_N ?? (quick ? 100 : 200));
+const LAT_PACE_MS = 10;
+const LAT_SPARSE_N = quick ? 10 : 30;
+const LAT_SPARSE_PACE_MS = 300;
+const WATCHERS = Number(process.env.BENCH_WATCHERS ?? 200);
+const FAN_WRITES = quick ? 20 : 50;
 const json = process.argv.includes('--json');
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -314,6 +329,132 @@ try {
   rows.push(row(8, `batch ${N} \`set --if-revision\` (half match), throughput`, cas.ours, 'sqlite3 shell, same guarded UPDATEs, 1 transaction', cas.baseline, 'ops/s', '–', null, cas.pairRatio));
   extra.casApplied = casApplied;
   extra.casConflicts = casConflicts;
+
+  // --- 9, 10: watch --------------------------------------------------------------------------------------------
+  // One database. The writer is a long-lived `tbase` batch on a pipe: it answers each line as soon as the line's
+  // transaction committed (batch.ts), so "line handed to its stdin → its answer arriving here" is a commit as the
+  // writer itself learns of it, and is the baseline. The receivers are other processes: "the same line → the event
+  // arriving here". Both are timed in this process with one clock, over the same writes, each through one pipe or
+  // socket hop. Memcached is on, so the writer's answer also waits for its cache invalidation, which a watcher
+  // (woken by the commit itself) does not: a ratio below 1 is possible and honest.
+  const watchDb = join(dir, 'watch.db');
+  check(await runProcess(node, [...tbaseArgs(watchDb), 'stats']), 'tbase stats (watch db)');
+  const serve = liveProcess(node, [...tbaseArgs(watchDb), 'serve', '--port', '0']);
+  await until(() => /serving http:\/\/[^/]+\//.test(serve.stderr()), 15_000, `tbase serve to listen (stderr: ${serve.stderr()})`);
+  const serveUrl = /serving (http:\/\/[^/]+)\//.exec(serve.stderr())[1];
+
+  /**
+   * Writes `set <prefix><i> <i>` for i < count, `paceMs` apart (with `each`, `paceMs` after the previous write was
+   * seen), through a new batch writer, once `seen` (key → arrival time at the receiver) shows the receiver is
+   * following (a watch starts at "now"). Resolves to each write's event and answer latencies (ms), after checking
+   * every write was answered OK and seen.
+   */
+  async function timeWrites(prefix, count, paceMs, seen, { each = false } = {}) {
+    const ready = (key) => seen(key) !== undefined;
+    const writer = liveProcess(node, tbaseArgs(watchDb));
+    let sent = 0;
+    for (const warm = `${prefix}warm`; !ready(warm); sent++) {
+      if (sent > 300) throw new Error(`the watcher never reported ${warm}; writer stderr: ${writer.stderr()}`);
+      writer.write(`set ${warm} ${sent}`);
+      await sleep(50);
+    }
+    await until(() => writer.lines.length === sent, 10_000, 'the warm-up answers');
+    const base = sent;
+    const sentAt = [];
+    for (let i = 0; i < count; i++) {
+      sentAt.push(writer.write(`set ${prefix}${i} ${i}`));
+      if (each) await until(() => ready(`${prefix}${i}`), 10_000, `write ${i} to be seen`);
+      await sleep(paceMs);
+    }
+    await until(() => writer.lines.length >= base + count && sentAt.every((_, i) => ready(`${prefix}${i}`)), 30_000, `${count} writes to be answered and seen`);
+    if (writer.lines.slice(base).some((line) => line !== 'OK')) throw new Error(`writer answered ${writer.lines.slice(base).find((l) => l !== 'OK')}`);
+    if ((await writer.end()) !== 0) throw new Error(`writer failed: ${writer.stderr()}`);
+    return { event: sentAt.map((t, i) => seen(`${prefix}${i}`) - t), answer: sentAt.map((t, i) => writer.times[base + i] - t), sentAt };
+  }
+
+  const receivers = {
+    // `tbase watch --prefix P --json`: one JSON line per event.
+    async cli(prefix, count, paceMs) {
+      const seen = new Map();
+      let read = 0;
+      const watcher = liveProcess(node, [...tbaseArgs(watchDb), '--json', 'watch', '--prefix', prefix]);
+      const arrived = (key) => {
+        for (; read < watcher.lines.length; read++) seen.set(JSON.parse(watcher.lines[read]).key, watcher.times[read]);
+        return seen.get(key);
+      };
+      try {
+        return await timeWrites(prefix, count, paceMs, arrived);
+      } finally {
+        const code = await watcher.stop('SIGINT');
+        if (code !== 0) throw new Error(`tbase watch exited ${code}: ${watcher.stderr()}`);
+      }
+    },
+    // `GET /watch?prefix=P` on serve: one event per change.
+    async http(prefix, count, paceMs) {
+      const seen = new Map();
+      const stream = await openEventStream(`${serveUrl}/watch?prefix=${encodeURIComponent(prefix)}`, (event, at) => seen.set(JSON.parse(event.data).key, at));
+      try {
+        return await timeWrites(prefix, count, paceMs, (key) => seen.get(key));
+      } finally {
+        stream.close();
+      }
+    },
+  };
+  // Two paces: LAT_N writes 10 ms apart (a busy key space: the next commit is never far), and LAT_SPARSE_N writes
+  // 300 ms apart (each commit alone, as a watcher of a quiet key space sees them).
+  const latency = { cli: { busy: [], sparse: [] }, http: { busy: [], sparse: [] } };
+  log(`watch latency: ${LAT_N} writes ${LAT_PACE_MS} ms apart and ${LAT_SPARSE_N} writes ${LAT_SPARSE_PACE_MS} ms apart, received by \`tbase watch\` and by GET /watch on serve, ${RUNS} runs each`);
+  for (let run = 0; run < RUNS; run++) {
+    for (const kind of run % 2 === 0 ? ['cli', 'http'] : ['http', 'cli']) {
+      latency[kind].busy.push(await receivers[kind](`lat:${kind}:${run}:`, LAT_N, LAT_PACE_MS));
+      latency[kind].sparse.push(await receivers[kind](`sparse:${kind}:${run}:`, LAT_SPARSE_N, LAT_SPARSE_PACE_MS));
+    }
+  }
+  const p = (runs, side, q) => median(runs.map((r) => percentile(r[side], q)));
+  const latencyRow = (id, runs, what, q) =>
+    row(id, `watch latency, commit → event in ${what}, p${q}`, p(runs, 'event', q), `the writer's own answer, same writes, p${q}`, p(runs, 'answer', q), 'ms', '–', null);
+  const viaCli = 'a `tbase watch` process';
+  const viaHttp = '`GET /watch` on serve';
+  const busy = `${LAT_PACE_MS} ms apart`;
+  const sparse = `${LAT_SPARSE_PACE_MS} ms apart`;
+  rows.push(latencyRow('9a', latency.cli.busy, `${viaCli}, writes ${busy}`, 50));
+  rows.push(latencyRow('9b', latency.cli.busy, `${viaCli}, writes ${busy}`, 99));
+  rows.push(latencyRow('9c', latency.http.busy, `${viaHttp}, writes ${busy}`, 50));
+  rows.push(latencyRow('9d', latency.http.busy, `${viaHttp}, writes ${busy}`, 99));
+  rows.push(latencyRow('9e', latency.cli.sparse, `${viaCli}, writes ${sparse}`, 50));
+  rows.push(latencyRow('9f', latency.cli.sparse, `${viaCli}, writes ${sparse}`, 99));
+  rows.push(latencyRow('9g', latency.http.sparse, `${viaHttp}, writes ${sparse}`, 50));
+  rows.push(latencyRow('9h', latency.http.sparse, `${viaHttp}, writes ${sparse}`, 99));
+
+  // 10: W watchers on serve. Its resident memory idle, then holding them; then FAN_WRITES writes, one at a time:
+  // each timed until the first and until the last watcher has its event, the next sent 20 ms after that.
+  log(`serve holding ${WATCHERS} watchers: memory, and ${FAN_WRITES} writes fanned out to all of them`);
+  const idleRss = memoryOf(serve.child.pid).rssKiB;
+  const got = Array.from({ length: WATCHERS }, () => new Map());
+  const watchers = [];
+  for (let w = 0; w < WATCHERS; w++) {
+    watchers.push(await openEventStream(`${serveUrl}/watch?prefix=fan:`, (event, at) => got[w].set(JSON.parse(event.data).key, at)));
+  }
+  const heldRss = memoryOf(serve.child.pid).rssKiB;
+  const arrivals = (key) => got.map((m) => m.get(key));
+  // A write counts as seen once every watcher has it: its "event" time is the last arrival.
+  const fan = await timeWrites('fan:', FAN_WRITES, 20, (key) => (got.every((m) => m.has(key)) ? Math.max(...arrivals(key)) : undefined), { each: true });
+  const fanFirst = fan.sentAt.map((t, i) => Math.min(...arrivals(`fan:${i}`)) - t);
+  const afterRss = memoryOf(serve.child.pid).rssKiB;
+  for (const [w, m] of got.entries()) {
+    const keys = [...m.keys()].filter((k) => k !== 'fan:warm');
+    if (keys.length !== FAN_WRITES || keys.some((k, i) => k !== `fan:${i}`)) throw new Error(`watcher ${w} saw ${keys.length} events, not ${FAN_WRITES} in order`);
+  }
+  for (const watcher of watchers) watcher.close();
+  const serveExit = await serve.stop('SIGTERM');
+  if (serveExit !== 0) throw new Error(`tbase serve exited ${serveExit}: ${serve.stderr()}`);
+  rows.push(row('10a', `\`serve\` RSS holding ${WATCHERS} SSE watchers (after the fan-out writes)`, Math.max(heldRss, afterRss) / 1024, 'node -e 0', floor, 'MiB', '–', null));
+  rows.push(row('10b', `one write → its event at all ${WATCHERS} watchers, p50`, median(fan.event), "the writer's own answer, same writes, p50", median(fan.answer), 'ms', '–', null));
+  rows.push(row('10c', `one write → its event at the first of ${WATCHERS} watchers, p50`, median(fanFirst), "the writer's own answer, same writes, p50", median(fan.answer), 'ms', '–', null));
+  extra.watchLatencyWrites = { busy: LAT_N, sparse: LAT_SPARSE_N };
+  extra.serveIdleRssMiB = idleRss / 1024;
+  extra.servePerWatcherKiB = (heldRss - idleRss) / WATCHERS;
+  extra.fanOutWrites = FAN_WRITES;
 } finally {
   await memcached.stop();
   rmSync(dir, { recursive: true, force: true });
@@ -339,6 +480,8 @@ if (json) {
   console.log('');
   console.log('Ratio: tbase / baseline for times and memory (lower is better), throughput tbase / baseline (higher is better).');
   console.log('Rows 1-4, 7, 8: the median of the ratios of runs made back to back (bench/lib.js, alternate), not of the two medians.');
+  console.log('Rows 9, 10b, 10c: both sides timed over the same writes in the same run; 9: the median over runs of each run\'s percentile.');
+  console.log(`Row 10a: serve's resident memory with ${WATCHERS} watchers open; idle it held ${info.serveIdleRssMiB.toFixed(1)} MiB (${info.servePerWatcherKiB.toFixed(0)} KiB per watcher).`);
   console.log('Both sides are whole processes, start-up included. SQLite: WAL, synchronous=FULL on both sides.');
 }
 

@@ -6,7 +6,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { CommandResult, KeyRevisions } from './commands/types.js';
-import { ConflictError, ExitCode, exitCodeOf, messageOf, NotFoundError } from './errors.js';
+import { ConflictError, ExitCode, exitCodeOf, HistoryGoneError, messageOf, NotFoundError } from './errors.js';
 import type { IO, OutputMode } from './io.js';
 import type { PoolState } from './store/cache-aside.js';
 import type { Entry } from './store/sqlite.js';
@@ -287,6 +287,7 @@ export async function renderError(ctx: RenderContext, command: string | undefine
 export function errorFields(error: unknown): Record<string, unknown> {
   if (error instanceof ConflictError) return { key: error.key, error: 'conflict', revision: error.revision, message: messageOf(error) };
   if (error instanceof NotFoundError) return { key: error.key, error: 'not_found', message: messageOf(error) };
+  if (error instanceof HistoryGoneError) return { error: 'history_gone', revision: error.revision, oldest: error.oldest, message: messageOf(error) };
   return { error: errorName(exitCodeOf(error)), message: messageOf(error) };
 }
 

@@ -590,6 +590,18 @@ describe('how a watch ends', () => {
     expect(watcher.lines[0]).toMatch(/^PUT\tk\tv\d+$/);
   });
 
+  test('without memcached (--no-cache) a watcher stays up with nothing else to keep it alive, and sees a write', async () => {
+    // Regression: the feed's waits held no timer of their own, so with no memcached socket open Node found its event
+    // loop empty and exited 0 at once.
+    const { env } = database({ TBASE_NO_CACHE: '1' });
+    expect((await runTbase(['set', 'x', '0'], { env })).code).toBe(0);
+    const watcher = new Watcher(['watch', '--prefix', 'lone:'], env);
+    await sleep(1000);
+    expect((await runTbase(['set', 'lone:1', 'v'], { env })).code).toBe(0);
+    await watcher.waitFor((lines) => lines.includes('PUT\tlone:1\tv'), 'the PUT');
+    expect(await watcher.stop('SIGTERM')).toMatchObject({ code: 0, signal: null });
+  }, 20000);
+
   test('an idle watcher (nothing printed yet) ends on SIGINT and SIGTERM too', async () => {
     const { env } = database();
     const a = new Watcher(['watch', 'nothing-here'], env);

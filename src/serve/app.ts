@@ -8,17 +8,34 @@ import { createApi, type ApiDeps } from './handlers.js';
 import { ClientGoneError, describeError, sendJson } from './http.js';
 import { page } from './page.js';
 import { matchRoute, type Route } from './router.js';
+import { createWatchStreams, type WatchLimits } from './watch-stream.js';
 
 export interface AppDeps extends ApiDeps {
   auth: AuthPolicy;
   /** Unexpected failures (5xx) are reported here; the client only sees a short message. */
   onServerError: (error: unknown, req: IncomingMessage) => void;
+  watchLimits?: WatchLimits;
+  /** Operator notices that are not errors (a watch client dropped for not reading). */
+  onNotice?: (message: string) => void;
 }
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
-export function createApp(deps: AppDeps): RequestListener {
+export interface App {
+  handle: RequestListener;
+  /** Ends the open `/watch` streams and refuses new ones: they never finish by themselves (shutdown). */
+  closeStreams(): void;
+}
+
+export function createApp(deps: AppDeps): App {
   const api = createApi(deps);
+  const watch = createWatchStreams({
+    store: deps.store,
+    now: deps.now,
+    limits: deps.watchLimits,
+    onDropped: (req, bufferedBytes) =>
+      deps.onNotice?.(`dropped a watch client (${req.socket.remoteAddress ?? '?'} ${req.url}) that stopped reading with ${bufferedBytes} bytes unread`),
+  });
   const routes: Route[] = [
     { path: '/', methods: { GET: page.html }, public: true },
     { path: '/app.js', methods: { GET: page.script }, public: true },
@@ -26,9 +43,10 @@ export function createApp(deps: AppDeps): RequestListener {
     { path: '/health', methods: { GET: api.health } },
     { path: '/keys', methods: { GET: api.list } },
     { path: '/keys/', keyed: true, methods: { GET: api.get, PUT: api.put, DELETE: api.delete } },
+    { path: '/watch', methods: { GET: watch.handler } },
   ];
 
-  return async (req, res) => {
+  const handle: RequestListener = async (req, res) => {
     try {
       const { route, handler, request } = matchRoute(routes, req, res);
       if (!route.public) authorize(req, deps.auth);
@@ -43,4 +61,5 @@ export function createApp(deps: AppDeps): RequestListener {
       sendJson(res, status, body, headers);
     }
   };
+  return { handle, closeStreams: () => watch.closeAll() };
 }

@@ -3,7 +3,7 @@
  * error → status mapping (the HTTP side of errors.ts), and a request body reader with a hard size limit.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { ConflictError, messageOf, NotFoundError, StorageError, UsageError } from '../errors.js';
+import { ConflictError, HistoryGoneError, messageOf, NotFoundError, StorageError, UsageError } from '../errors.js';
 
 /** An answer other than 2xx that a handler decided on; `code` is the machine-readable `error` field. */
 export class HttpError extends Error {
@@ -44,6 +44,11 @@ export function describeError(error: unknown): { status: number; body: Record<st
     // 412 with the key's current ETag (none when it is absent), so a client can read again and retry.
     const headers: OutgoingHttpHeaders = error.revision > 0 ? { etag: etagOf(error.revision) } : {};
     return { status: 412, body: { ok: false, error: 'conflict', key: error.key, revision: error.revision, message }, headers };
+  }
+  if (error instanceof HistoryGoneError) {
+    // 410 Gone: a watch from a revision whose changes are no longer kept (`tbase watch` exits 4); `oldest` is
+    // the first revision it could start from.
+    return { status: 410, body: { ok: false, error: 'history_gone', revision: error.revision, oldest: error.oldest, message }, headers: {} };
   }
   if (error instanceof NotFoundError) return { status: 404, body: { ok: false, error: 'not_found', key: error.key, message }, headers: {} };
   if (error instanceof UsageError) return { status: 400, body: { ok: false, error: 'usage', message }, headers: {} };

@@ -16,6 +16,7 @@ import type { IO } from '../io.js';
 import { createApp } from './app.js';
 import { resolveAuth } from './auth.js';
 import type { ServeOptions } from './options.js';
+import { watchLimitsFrom } from './watch-stream.js';
 
 export interface ServeRuntime {
   /** How long in-flight requests may take to finish after a shutdown signal. */
@@ -34,6 +35,7 @@ export async function runServe(
   runtime: ServeRuntime = {},
 ): Promise<number> {
   const auth = resolveAuth(options.host, env);
+  const watchLimits = watchLimitsFrom(env);
   let lastCacheNotice = -Infinity;
   const ctx = new Context(io, config, {
     // A server lives long: repeat the notice while the cache stays down, but at most once a minute.
@@ -50,6 +52,8 @@ export async function runServe(
       now: ctx.now,
       dbPath: config.dbPath,
       auth,
+      watchLimits,
+      onNotice: (message) => io.err(`${io.errColour.yellow('tbase: notice:')} ${message}`),
       onServerError: (error, req) => io.err(`${io.errColour.red('tbase: error:')} ${req.method} ${req.url}: ${messageOf(error)}`),
     });
     let closing = false;
@@ -57,7 +61,7 @@ export async function runServe(
       if (closing) res.setHeader('connection', 'close');
       // A keep-alive connection whose response was already under way when the signal came goes idle only now.
       res.on('finish', () => closing && setImmediate(() => server.closeIdleConnections()));
-      void app(req, res);
+      void app.handle(req, res);
     };
     const server = createServer({ keepAliveTimeout: 5000 }, onRequest);
     server.on('checkContinue', onRequest); // answer `Expect: 100-continue` ourselves: a too-large PUT gets 413 first
@@ -76,6 +80,7 @@ export async function runServe(
     });
     closing = true;
     io.err(`tbase: ${signal}: finishing in-flight requests (up to ${graceMs / 1000} s), then closing the store`);
+    app.closeStreams(); // watch streams never finish by themselves: end them (an EventSource reconnects later)
     await shutDown(server, graceMs);
     await ctx.close();
     io.err('tbase: stopped');
