@@ -1,23 +1,12 @@
 /** Revisions over HTTP: ETags, conditional PUT and DELETE (If-Match, If-None-Match), 304, against the built serve. */
-import { removeTempDirs } from '../helpers/temp.js';
-import { startServer, stopAll, type ServerProcess } from './server-process.js';
+import { serverForFile } from './server-process.js';
 
-const running: ServerProcess[] = [];
-let server: ServerProcess;
+const server = serverForFile();
 
-const keyUrl = (key: string) => `${server.url}/keys/${encodeURIComponent(key)}`;
+const keyUrl = (key: string) => `${server().url}/keys/${encodeURIComponent(key)}`;
 const put = (key: string, body: string, headers: Record<string, string> = {}) => fetch(keyUrl(key), { method: 'PUT', body, headers });
 const del = (key: string, headers: Record<string, string> = {}) => fetch(keyUrl(key), { method: 'DELETE', headers });
 
-beforeAll(async () => {
-  server = await startServer();
-  running.push(server);
-});
-
-afterAll(async () => {
-  await stopAll(running);
-  removeTempDirs();
-});
 
 test('reads carry the revision as ETag; If-None-Match with it answers 304', async () => {
   const created = await put('etag', 'one');

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freePort } from '../helpers/memcached.js';
 import { BIN } from '../helpers/tbase.js';
-import { tempDbPath, testServers } from '../helpers/temp.js';
+import { removeTempDirs, tempDbPath, testServers } from '../helpers/temp.js';
 
 export interface ServerProcess {
   url: string;
@@ -94,4 +94,20 @@ export async function stopAll(servers: ServerProcess[]): Promise<void> {
       clearTimeout(timer);
     }),
   );
+}
+
+/**
+ * One server for the whole test file: started before its tests, stopped (and temp folders removed) after them.
+ * The result reads the running server.
+ */
+export function serverForFile(options: StartOptions = {}): () => ServerProcess {
+  let server: ServerProcess | undefined;
+  beforeAll(async () => {
+    server = await startServer(options);
+  });
+  afterAll(async () => {
+    if (server) await stopAll([server]);
+    removeTempDirs();
+  });
+  return () => server!;
 }

@@ -458,7 +458,7 @@ export class SqliteStore {
       if (write.op === 'delete') changes.push(removalChange(result.revision, write.key, 'delete'));
       else if (!result.after && write.op === 'set') {
         // A set whose TTL had already run out: written, and gone at once.
-        changes.push({ ...removalChange(result.revision, write.key, 'delete'), type: 'put', value: write.value, expiresAt: write.expiresAt, createRevision: result.revision, version: 1 });
+        changes.push(putChange({ key: write.key, value: write.value, expiresAt: write.expiresAt, revision: result.revision, createRevision: result.revision, version: 1 }));
       }
     }
     if (shared !== null && results.some((result) => result.status === 'applied')) revision = shared;
