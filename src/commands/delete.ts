@@ -1,6 +1,6 @@
 import type { CommandSpec } from './types.js';
 import { parseKey, parseRevision } from './args.js';
-import { answerOf } from './write-result.js';
+import { writeOne } from './write-result.js';
 import { UsageError } from '../errors.js';
 
 export type DeleteOptions =
@@ -45,7 +45,6 @@ export const deleteCommand: CommandSpec<DeleteOptions> = {
     }
     const { key, ifRevision } = options;
     const write = { op: 'delete' as const, key, condition: ifRevision === undefined ? undefined : { kind: 'revision' as const, revision: ifRevision } };
-    const [result] = await store.write([write]);
-    return answerOf(write, result!);
+    return (await writeOne(store, write)).answer;
   },
 };

@@ -1,7 +1,7 @@
 /** `incr` and `decr`: one counter command, two names, the step's sign the only difference. */
 import type { CommandSpec } from './types.js';
 import { parseKey, parseStep } from './args.js';
-import { answerOf } from './write-result.js';
+import { writeOne } from './write-result.js';
 
 export interface IncrOptions {
   key: string;
@@ -25,8 +25,7 @@ function counterCommand(name: 'incr' | 'decr'): CommandSpec<IncrOptions> {
     },
     async run(ctx, { key, by }) {
       const write = { op: 'incr' as const, key, by };
-      const [result] = await (await ctx.store()).write([write]);
-      return answerOf(write, result!);
+      return (await writeOne(await ctx.store(), write)).answer;
     },
   };
 }

@@ -1,6 +1,6 @@
 import type { CommandSpec } from './types.js';
 import { checkValueSize, MAX_VALUE_BYTES, parseDuration, parseKey, parseRevision, requireArg } from './args.js';
-import { answerOf } from './write-result.js';
+import { writeOne } from './write-result.js';
 import { UsageError } from '../errors.js';
 import type { Condition } from '../store/writes.js';
 
@@ -53,8 +53,7 @@ export const setCommand: CommandSpec<SetOptions> = {
     const bytes = value ?? (await ctx.readValueFromStdin(MAX_VALUE_BYTES));
     const expiresAt = ttlSeconds === null ? null : ctx.now() + ttlSeconds * 1000;
     const write = { op: 'set' as const, key, value: bytes, expiresAt, keepTtl, condition };
-    const [result] = await (await ctx.store()).write([write]);
-    return answerOf(write, result!);
+    return (await writeOne(await ctx.store(), write)).answer;
   },
 };
 

@@ -4,8 +4,15 @@
  * the same everywhere.
  */
 import { ConflictError, NotFoundError } from '../errors.js';
+import type { CacheAsideStore } from '../store/cache-aside.js';
 import type { Write, WriteResult } from '../store/sqlite.js';
 import type { CommandResult, KeyRevisions } from './types.js';
+
+/** One write through the store (its own transaction), answered: the answer, and what the store did. */
+export async function writeOne(store: CacheAsideStore, write: Write): Promise<{ answer: CommandResult; result: WriteResult }> {
+  const [result] = await store.write([write]);
+  return { answer: answerOf(write, result!), result: result! };
+}
 
 export function answerOf(write: Write, result: WriteResult): CommandResult {
   switch (result.status) {

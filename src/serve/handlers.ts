@@ -5,11 +5,11 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { MAX_VALUE_BYTES, parseDuration, parseKey, parseRevision } from '../commands/args.js';
-import { answerOf } from '../commands/write-result.js';
+import { writeOne } from '../commands/write-result.js';
 import { NotFoundError, UsageError } from '../errors.js';
 import { entryFields, revisionFields, ttlSeconds } from '../render.js';
 import type { CacheAsideStore } from '../store/cache-aside.js';
-import type { Condition, Entry, Write } from '../store/writes.js';
+import type { Condition, Entry } from '../store/writes.js';
 import { etagOf, JSON_TYPE, readBody, sendJson, write } from './http.js';
 import type { Handler, Request } from './router.js';
 
@@ -102,10 +102,10 @@ export function createApi({ store, now, dbPath, maxBodyBytes = MAX_VALUE_BYTES }
       const condition = conditionOf(req);
       const value = await readBody(req, res, maxBodyBytes);
       const expiresAt = ttl === null ? null : now() + ttl * 1000;
-      const { answer, existed } = await writeOne(store, { op: 'set', key, value, expiresAt, condition });
+      const { answer, result } = await writeOne(store, { op: 'set', key, value, expiresAt, condition });
       if (answer.kind !== 'stored') throw new Error('a set answered as something else');
       const etag = etagOf(answer.revisions.revision);
-      if (existed) return void res.writeHead(204, { etag }).end();
+      if (result.status === 'applied' && result.existed) return void res.writeHead(204, { etag }).end();
       sendJson(res, 201, { ok: true, command: 'set', key, ttl, ...revisionFields(answer.revisions) }, { location: `/keys/${encodeURIComponent(key)}`, etag });
     },
 
@@ -135,12 +135,6 @@ function flag(query: URLSearchParams, name: string): boolean {
   if (['', '1', 'true', 'yes', 'on'].includes(value.toLowerCase())) return true;
   if (['0', 'false', 'no', 'off'].includes(value.toLowerCase())) return false;
   throw new UsageError(`bad ${name} ${JSON.stringify(value)}: use true or false`);
-}
-
-/** One write through the store, answered as the CLI answers it (conflict, not found and invalid are thrown). */
-async function writeOne(store: CacheAsideStore, request: Write) {
-  const [result] = await store.write([request]);
-  return { answer: answerOf(request, result!), existed: result!.status === 'applied' && result!.existed };
 }
 
 /**
