@@ -27,7 +27,7 @@ export function splitLine(line: string): string[] | null {
       word = (word ?? '') + (ch === '"' ? unescapeDoubleQuoted(body) : body);
       i = close + 1;
     } else {
-      // A run of ordinary characters is taken in one slice: values can be 64 MiB long.
+      // A run of ordinary characters is taken in slices, not one character at a time: values can be 64 MiB long.
       BARE_RUN.lastIndex = i;
       BARE_RUN.test(text);
       word = (word ?? '') + text.slice(i, BARE_RUN.lastIndex);
@@ -38,8 +38,12 @@ export function splitLine(line: string): string[] | null {
   return words;
 }
 
-/** Ordinary characters: anything but blanks and quotes. */
-const BARE_RUN = /[^ \t"']+/y;
+/**
+ * Ordinary characters: anything but blanks and quotes, at most 64 Ki of them per match. One unbounded match over a
+ * 64 MiB word sometimes ran out of V8's regexp backtracking stack ("Maximum call stack size exceeded"); the loop
+ * takes the next slice.
+ */
+const BARE_RUN = /[^ \t"']{1,65536}/y;
 
 function findClosingQuote(text: string, open: number): number {
   const quote = text[open];

@@ -426,9 +426,10 @@ describe('GET /watch: limits', () => {
     expect(server.stderr()).toMatch(/tbase: notice: dropped a watch client \(127\.0\.0\.1 \/watch\?prefix=s:\) that stopped reading with \d+ bytes unread/);
     // Holding what the stalled client missed would take more than the 48 MiB of values (about 130 MiB, measured
     // with the limit lifted); the server holds at most the buffer limit and one page of the feed for it (the
-    // growth seen is ~25 MiB: what passed through before the sockets filled, and the garbage of it).
+    // growth seen is 25–53 MiB: what passed through before the sockets filled, and the garbage of it, which V8
+    // collects when it pleases). The bound sits between that and the ~130 MiB of an unbounded buffer.
     const peakGrowthMiB = (vmKiB(pid, 'VmHWM') - peakBefore) / 1024;
-    expect(peakGrowthMiB).toBeLessThan(48);
+    expect(peakGrowthMiB).toBeLessThan(90);
 
     // The reading client was not held back: every change of its key, in order.
     await other.waitFor(() => other.events().length === WRITES / KEYS, `${WRITES / KEYS} events`, 30_000);
