@@ -42,6 +42,7 @@ export async function runBatch(io: IO, config: Config, options: BatchOptions): P
   const out = new Output(io, io.outputMode(config.json), ctx);
   let lineNumber = 0;
   try {
+    await ctx.syncClock();
     for await (const lines of lineGroups(input, WINDOW_LINES)) {
       const steps: Step[] = [];
       const now = ctx.now();

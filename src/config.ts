@@ -1,13 +1,15 @@
 /**
  * Global settings, resolved once: flag > environment > default (CONTRACT.md, "Global options").
  */
-import { HISTORY_REVISIONS } from './store/history.js';
+import { HISTORY_REVISIONS } from './store/changes.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from './errors.js';
+import { parseLocation, type DatabaseLocation } from './store/location.js';
 
 export interface Config {
-  dbPath: string;
+  /** The SQLite file or PostgreSQL database; print it only through shownLocation (a URL may hold a password). */
+  db: DatabaseLocation;
   servers: string[];
   cacheEnabled: boolean;
   json: boolean;
@@ -34,9 +36,9 @@ const DEFAULT_CACHE_TIMEOUT_MS = 500;
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 
 export function resolveConfig(flags: GlobalFlags, env: Env): Config {
-  if (flags.db === '') throw new UsageError('--db needs a path');
+  if (flags.db === '') throw new UsageError('--db needs a path or a postgres:// URL');
   return {
-    dbPath: flags.db ?? nonEmpty(env.TBASE_DB) ?? defaultDbPath(env),
+    db: parseLocation(flags.db ?? nonEmpty(env.TBASE_DB) ?? defaultDbPath(env)),
     servers: parseServers(flags.servers ?? nonEmpty(env.TBASE_SERVERS) ?? nonEmpty(env.MEMCACHE_SERVERS) ?? DEFAULT_SERVERS),
     cacheEnabled: flags.cache !== false && !isTruthy(env.TBASE_NO_CACHE),
     json: flags.json === true,

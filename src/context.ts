@@ -10,7 +10,8 @@ import { CacheAsideStore } from './store/cache-aside.js';
 import { overallState } from './store/cache.js';
 import { canonicalServers, type PoolRecord } from './store/pool.js';
 import type { MemcachePool } from './store/memcache.js';
-import { SqliteStore } from './store/sqlite.js';
+import { openStore } from './store/open.js';
+import { engineName } from './store/location.js';
 
 export interface ContextOptions {
   now?: () => number;
@@ -23,6 +24,10 @@ export interface ContextOptions {
 }
 
 export class Context implements CommandContext {
+  /**
+   * The clock every expiry is computed and judged by: this host's, corrected to the database's once it is open
+   * (a PostgreSQL database shared by hosts whose clocks disagree; 0 for a SQLite file).
+   */
   readonly now: () => number;
   private opened: Promise<CacheAsideStore> | null = null;
   private cacheNoticeShown = false;
@@ -37,7 +42,16 @@ export class Context implements CommandContext {
     readonly config: Config,
     private readonly options: ContextOptions = {},
   ) {
-    this.now = options.now ?? Date.now;
+    const local = options.now ?? Date.now;
+    this.now = () => local() + (this.policy?.store.clockOffsetMs ?? 0);
+  }
+
+  /**
+   * Opens the store first when it keeps the clock (PostgreSQL), so expiries computed before the first command
+   * reaches the store (a batch plans a whole group of lines) already use the database's time.
+   */
+  async syncClock(): Promise<void> {
+    if (this.config.db.kind === 'postgres') await this.store().catch(() => undefined);
   }
 
   store(): Promise<CacheAsideStore> {
@@ -81,13 +95,13 @@ export class Context implements CommandContext {
   }
 
   /**
-   * SQLite's open is started first (its file work runs off the main thread); memjs and node:net load and connect
+   * The store's open is started first (its file work runs off the main thread); memjs and node:net load and connect
    * to memcached while it runs. Nothing is asked of the cache before the store has replayed pending invalidations
    * (cache-aside.ts), so connecting early changes no order the protocol relies on.
    */
   private async open(): Promise<CacheAsideStore> {
     const [opened, connected] = await Promise.allSettled([
-      SqliteStore.open(this.config.dbPath, this.config.busyTimeoutMs, { historyRevisions: this.config.historyRevisions }),
+      openStore(this.config),
       this.config.cacheEnabled ? this.connectCache() : null,
     ]);
     if (opened.status === 'rejected') {
@@ -128,13 +142,13 @@ export class Context implements CommandContext {
     const theirs = recorded ? `${recorded.servers.join(',')} (epoch ${recorded.epoch})` : 'unreadable';
     this.io.err(
       `${this.io.errColour.yellow('tbase: notice:')} memcached servers ${mine} are not the pool this database records, ` +
-        `${theirs}; answering from SQLite without memcached (to make them the pool: tbase cache pool set ${mine})`,
+        `${theirs}; answering from ${engineName(this.config.db)} without memcached (to make them the pool: tbase cache pool set ${mine})`,
     );
   }
 
   private noticeOnce(error: CacheError): void {
     if (this.cacheNoticeShown) return;
     this.cacheNoticeShown = true;
-    this.io.err(`${this.io.errColour.yellow('tbase: notice:')} cache unavailable, answering from SQLite (${error.message})`);
+    this.io.err(`${this.io.errColour.yellow('tbase: notice:')} cache unavailable, answering from ${engineName(this.config.db)} (${error.message})`);
   }
 }

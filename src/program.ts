@@ -27,7 +27,7 @@ export interface ProgramOutput {
   writeOut(text: string): void;
 }
 
-const DESCRIPTION = 'A cache-aside key-value tool: memcached in front, a SQLite file as the source of truth.';
+const DESCRIPTION = 'A cache-aside key-value tool: memcached in front, a SQLite file or a PostgreSQL database as the source of truth.';
 
 const GLOBAL_HELP = `
 Modes:
@@ -48,7 +48,7 @@ export function parseCommandLine(argv: string[], version: string, output: Progra
   const program = configure(new Command('tbase'), output)
     .description(DESCRIPTION)
     .version(version, '-V, --version', 'print the version')
-    .option('--db <path>', 'SQLite database file (env TBASE_DB)')
+    .option('--db <path|url>', 'SQLite database file, or postgres://user@host:port/db (env TBASE_DB)')
     .option('--servers <host:port,…>', 'memcached servers (env TBASE_SERVERS, MEMCACHE_SERVERS)')
     .option('--no-cache', 'bypass memcached (env TBASE_NO_CACHE=1)')
     .option('--json', 'print JSON (batch: one JSON object per command)')

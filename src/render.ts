@@ -9,8 +9,8 @@ import type { CommandResult, KeyRevisions } from './commands/types.js';
 import { ConflictError, ExitCode, exitCodeOf, HistoryGoneError, messageOf, NotFoundError } from './errors.js';
 import type { IO, OutputMode } from './io.js';
 import type { PoolState } from './store/cache-aside.js';
-import type { Entry } from './store/sqlite.js';
-import type { Change } from './store/history.js';
+import type { Entry } from './store/store.js';
+import type { Change } from './store/changes.js';
 
 export interface RenderContext {
   io: IO;

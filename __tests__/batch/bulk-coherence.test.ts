@@ -5,7 +5,8 @@
  */
 import { CacheAsideStore } from '../../src/store/cache-aside.js';
 import { MemcachePool } from '../../src/store/memcache.js';
-import { SqliteStore, type Write } from '../../src/store/sqlite.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import type { Write } from '../../src/store/store.js';
 import { ControlledCache } from '../helpers/controlled-cache.js';
 import { removeTempDirs, tempDbPath, testServers } from '../helpers/temp.js';
 

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { main } from '../../src/cli.js';
 import { IO } from '../../src/io.js';
-import { SqliteStore, type Entry, type Write } from '../../src/store/sqlite.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import type { Entry, Write } from '../../src/store/store.js';
 import { runTbase } from '../helpers/tbase.js';
 import { removeTempDirs, tempDbPath, tempDir, testServers } from '../helpers/temp.js';
 

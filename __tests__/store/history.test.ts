@@ -4,7 +4,7 @@
  * leases taken, held, renewed, released and taken over with a higher fencing token.
  */
 import { SqliteStore } from '../../src/store/sqlite.js';
-import type { Change } from '../../src/store/history.js';
+import type { Change } from '../../src/store/changes.js';
 import type { Write } from '../../src/store/writes.js';
 import { removeTempDirs, tempDbPath } from '../helpers/temp.js';
 

@@ -16,7 +16,7 @@ import { NotFoundError } from '../errors.js';
 import type { CommandResult } from '../commands/types.js';
 import { answerOf } from '../commands/write-result.js';
 import type { CacheAsideStore, Lookup } from '../store/cache-aside.js';
-import type { Entry, Write, WriteResult } from '../store/sqlite.js';
+import type { Entry, Write, WriteResult } from '../store/store.js';
 import type { Step } from './plan.js';
 
 export type Outcome = { step: Step; result: CommandResult; error?: undefined } | { step: Step; error: unknown; result?: undefined };

@@ -14,7 +14,7 @@ import { takesWords, type CommandSpec } from '../commands/types.js';
 import { splitLine } from '../grammar.js';
 import { UsageError } from '../errors.js';
 import type { Invocation } from '../program.js';
-import type { Write } from '../store/sqlite.js';
+import type { Write } from '../store/store.js';
 
 export type Step =
   | { line: number; kind: 'write'; command: 'set' | 'delete' | 'incr' | 'decr'; write: Write }

@@ -1,7 +1,7 @@
 import type { CommandSpec } from './types.js';
 import { exportDocument } from '../transfer/format.js';
 import { startProgress, type Progress } from '../transfer/progress.js';
-import type { Entry } from '../store/sqlite.js';
+import type { Entry } from '../store/store.js';
 
 export interface ExportOptions {
   prefix: string;

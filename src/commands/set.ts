@@ -51,9 +51,10 @@ export const setCommand: CommandSpec<SetOptions> = {
   },
   async run(ctx, { key, value, ttlSeconds, keepTtl, condition }) {
     const bytes = value ?? (await ctx.readValueFromStdin(MAX_VALUE_BYTES));
+    const store = await ctx.store(); // first: a shared database's clock is known once it is open (context.ts)
     const expiresAt = ttlSeconds === null ? null : ctx.now() + ttlSeconds * 1000;
     const write = { op: 'set' as const, key, value: bytes, expiresAt, keepTtl, condition };
-    return (await writeOne(await ctx.store(), write)).answer;
+    return (await writeOne(store, write)).answer;
   },
 };
 

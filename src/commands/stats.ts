@@ -1,4 +1,5 @@
 import type { CommandSpec } from './types.js';
+import { shownLocation } from '../store/location.js';
 
 export const statsCommand: CommandSpec<Record<string, never>> = {
   name: 'stats',
@@ -11,6 +12,6 @@ export const statsCommand: CommandSpec<Record<string, never>> = {
   },
   async run(ctx) {
     const stats = await (await ctx.store()).stats();
-    return { kind: 'stats', stats, dbPath: ctx.config.dbPath };
+    return { kind: 'stats', stats, dbPath: shownLocation(ctx.config.db) };
   },
 };

@@ -5,8 +5,8 @@
  */
 import type { Config } from '../config.js';
 import type { CacheAsideStore, CacheAsideStats, PoolChange, PoolState } from '../store/cache-aside.js';
-import type { Entry } from '../store/sqlite.js';
-import type { Change } from '../store/history.js';
+import type { Entry } from '../store/store.js';
+import type { Change } from '../store/changes.js';
 import type { IO } from '../io.js';
 import type { ExportLayout } from '../transfer/format.js';
 

@@ -1,7 +1,7 @@
 import type { CommandSpec } from './types.js';
 import { parseKey, parseRevision } from './args.js';
 import { UsageError } from '../errors.js';
-import type { Change, KeySelector } from '../store/history.js';
+import type { Change, KeySelector } from '../store/changes.js';
 import { changeFeed } from '../watch/feed.js';
 import { stopOnInterrupt } from '../watch/stop.js';
 

@@ -5,7 +5,7 @@
  */
 import { ConflictError, NotFoundError } from '../errors.js';
 import type { CacheAsideStore } from '../store/cache-aside.js';
-import type { Write, WriteResult } from '../store/sqlite.js';
+import type { Write, WriteResult } from '../store/store.js';
 import type { CommandResult, KeyRevisions } from './types.js';
 
 /** One write through the store (its own transaction), answered: the answer, and what the store did. */

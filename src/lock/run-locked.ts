@@ -17,7 +17,7 @@ import { constants } from 'node:os';
 import { LockHeldError, UsageError } from '../errors.js';
 import type { IO } from '../io.js';
 import type { Lease } from '../store/locks.js';
-import type { SqliteStore } from '../store/sqlite.js';
+import type { Store } from '../store/store.js';
 
 export interface LockRun {
   name: string;
@@ -34,7 +34,7 @@ const RETRY_MS = 250;
 /** Node's longest timer (about 24.8 days): a longer one would fire after 1 ms. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-export async function runLocked(store: SqliteStore, io: IO | undefined, run: LockRun, now: () => number): Promise<number> {
+export async function runLocked(store: Store, io: IO | undefined, run: LockRun, now: () => number): Promise<number> {
   const lease = await acquire(store, run, now);
   let lost = false;
   const child = spawn(run.command[0]!, run.command.slice(1), {
@@ -84,7 +84,7 @@ export async function runLocked(store: SqliteStore, io: IO | undefined, run: Loc
 }
 
 /** Takes the lease, waiting up to waitMs for a holder to let go (or for its lease to run out). */
-async function acquire(store: SqliteStore, run: LockRun, now: () => number): Promise<Lease> {
+async function acquire(store: Store, run: LockRun, now: () => number): Promise<Lease> {
   const owner = randomBytes(12).toString('hex');
   const deadline = now() + run.waitMs;
   for (;;) {

@@ -17,12 +17,13 @@ import type { IO } from '../io.js';
 import { commandHelp, createLineParser } from '../program.js';
 import { renderError, renderResult, reportShortfall } from '../render.js';
 import type { Counters } from '../store/cache-aside.js';
-import type { Entry } from '../store/sqlite.js';
+import type { Entry } from '../store/store.js';
 import { guide } from './guided.js';
 import { findCommand } from './words.js';
 import { History } from './history.js';
 import { linePrompt, type KeyLookup } from './line-prompt.js';
 import { replSettings, type ReplSettings } from './settings.js';
+import { engineName, shownLocation } from '../store/location.js';
 
 export interface ReplOptions {
   /** For timings; performance.now by default. */
@@ -90,9 +91,9 @@ class Repl {
     io.err(c.bold('tbase interactive') + c.dim(' · help lists commands · Tab completes · ↑/↓ history · Ctrl-D or exit leaves'));
     try {
       const stats = await (await this.ctx.store()).stats();
-      io.err(`${c.dim('database')}  ${this.config.dbPath} ${c.dim(`(${stats.keys} ${stats.keys === 1 ? 'key' : 'keys'})`)}`);
+      io.err(`${c.dim('database')}  ${shownLocation(this.config.db)} ${c.dim(`(${stats.keys} ${stats.keys === 1 ? 'key' : 'keys'})`)}`);
     } catch (error) {
-      io.err(`${c.dim('database')}  ${this.config.dbPath} ${c.red(`cannot be opened: ${(error as Error).message}`)} ${c.dim('(each command tries again)')}`);
+      io.err(`${c.dim('database')}  ${shownLocation(this.config.db)} ${c.red(`cannot be opened: ${(error as Error).message}`)} ${c.dim('(each command tries again)')}`);
     }
     io.err(`${c.dim('cache   ')}  ${this.describeCache()}`);
     this.announcedCache = this.ctx.cacheState() === 'down' ? 'down' : 'up';
@@ -252,7 +253,7 @@ class Repl {
     const after = await this.counters();
     let cache = '';
     if (before && after && after.hits > before.hits) cache = c.green('cache hit');
-    else if (before && after && after.misses > before.misses) cache = this.ctx.cacheState() === 'down' ? c.yellow('cache down, from SQLite') : 'cache miss';
+    else if (before && after && after.misses > before.misses) cache = this.ctx.cacheState() === 'down' ? c.yellow(`cache down, from ${engineName(this.config.db)}`) : 'cache miss';
     else if (spec.name === 'get' && !this.config.cacheEnabled) cache = 'no cache';
     this.io.err(c.dim(`(${elapsed < 10 ? elapsed.toFixed(1) : Math.round(elapsed)} ms${cache ? ' · ' : ''}`) + cache + c.dim(')'));
   }
@@ -303,13 +304,13 @@ class Repl {
     switch (this.ctx.cacheState()) {
       case 'off':
         if (this.config.cacheEnabled) {
-          return c.dim(`off: ${servers} are not the pool this database records (see \`cache pool\`); answering from SQLite`);
+          return c.dim(`off: ${servers} are not the pool this database records (see \`cache pool\`); answering from ${engineName(this.config.db)}`);
         }
-        return c.dim('off (--no-cache): every command is answered from SQLite');
+        return c.dim(`off (--no-cache): every command is answered from ${engineName(this.config.db)}`);
       case 'up':
         return `${c.green('up')} ${c.dim(servers)}`;
       case 'down':
-        return `${c.red('down')} ${c.dim(`${servers}: answering from SQLite, trying again every ${this.retryAfterMs / 1000}s`)}`;
+        return `${c.red('down')} ${c.dim(`${servers}: answering from ${engineName(this.config.db)}, trying again every ${this.retryAfterMs / 1000}s`)}`;
       default:
         return `${c.yellow('unknown')} ${c.dim(servers)}`;
     }
@@ -322,7 +323,7 @@ class Repl {
     if (state === this.announcedCache) return;
     const c = this.io.errColour;
     if (state === 'down') {
-      this.io.err(`${c.yellow('tbase: notice:')} cache unavailable, answering from SQLite${this.lastCacheFault ? ` (${this.lastCacheFault})` : ''}`);
+      this.io.err(`${c.yellow('tbase: notice:')} cache unavailable, answering from ${engineName(this.config.db)}${this.lastCacheFault ? ` (${this.lastCacheFault})` : ''}`);
     } else {
       this.io.err(`${c.green('tbase: notice:')} cache is back (${this.config.servers.join(', ')})`);
       this.lastCacheFault = '';

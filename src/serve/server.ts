@@ -17,6 +17,7 @@ import { createApp } from './app.js';
 import { resolveAuth } from './auth.js';
 import type { ServeOptions } from './options.js';
 import { watchLimitsFrom } from './watch-stream.js';
+import { engineName, shownLocation } from '../store/location.js';
 
 export interface ServeRuntime {
   /** How long in-flight requests may take to finish after a shutdown signal. */
@@ -42,7 +43,7 @@ export async function runServe(
     onCacheFault: (error: CacheError) => {
       if (Date.now() - lastCacheNotice < CACHE_NOTICE_INTERVAL_MS) return;
       lastCacheNotice = Date.now();
-      io.err(`${io.errColour.yellow('tbase: notice:')} cache unavailable, answering from SQLite (${error.message})`);
+      io.err(`${io.errColour.yellow('tbase: notice:')} cache unavailable, answering from ${engineName(config.db)} (${error.message})`);
     },
   });
   try {
@@ -50,7 +51,7 @@ export async function runServe(
     const app = createApp({
       store,
       now: ctx.now,
-      dbPath: config.dbPath,
+      dbPath: shownLocation(config.db),
       auth,
       watchLimits,
       onNotice: (message) => io.err(`${io.errColour.yellow('tbase: notice:')} ${message}`),
@@ -69,7 +70,7 @@ export async function runServe(
     server.on('error', (error) => io.err(`${io.errColour.red('tbase: error:')} ${messageOf(error)}`)); // e.g. EMFILE
     io.err(
       `tbase: serving http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/ ` +
-        `(database ${config.dbPath}, cache ${store.cacheEnabled ? config.servers.join(',') : 'off'}` +
+        `(database ${shownLocation(config.db)}, cache ${store.cacheEnabled ? config.servers.join(',') : 'off'}` +
         `${auth.tokenDigest ? ', bearer token required' : ''}); Ctrl-C stops`,
     );
 

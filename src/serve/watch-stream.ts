@@ -39,7 +39,7 @@ import { parseKey, parseRevision } from '../commands/args.js';
 import { HistoryGoneError, UsageError } from '../errors.js';
 import { changeFields } from '../render.js';
 import type { CacheAsideStore } from '../store/cache-aside.js';
-import type { KeySelector } from '../store/history.js';
+import type { KeySelector } from '../store/changes.js';
 import { changeFeed } from '../watch/feed.js';
 import { HttpError } from './http.js';
 import type { Handler } from './router.js';

@@ -20,7 +20,7 @@
 import { CacheError } from '../errors.js';
 import { cacheKey, MAX_CACHED_BYTES, MAX_TTL_SECONDS, overallState, type Cache } from './cache.js';
 import { decodePoolRecord, encodePoolRecord, newPoolRecord, usesPool, type PoolRecord } from './pool.js';
-import type { Entry, SqliteStore, StoreStats, Write, WriteResult } from './sqlite.js';
+import type { Entry, Store, StoreStats, Write, WriteResult } from './store.js';
 
 export interface CacheAsideOptions {
   now: () => number;
@@ -112,7 +112,7 @@ export class CacheAsideStore {
   private lastPool: { text: string; scope: CacheScope | null } | null = null;
 
   constructor(
-    readonly store: SqliteStore,
+    readonly store: Store,
     /** null when the cache is turned off (--no-cache): writes still record their invalidations in the outbox. */
     private readonly cache: Cache | null,
     private readonly options: CacheAsideOptions,

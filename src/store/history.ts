@@ -1,31 +1,9 @@
 /**
- * The change log: one row per key per revision that changed it (a put with the value written, a delete, or an
- * expiry), written in the same transaction as the change, so `watch` can stream every revision exactly once, in
- * order, from any process, and resume from a revision it has seen.
- *
- * Retention: the changes of the last HISTORY_REVISIONS revisions (or TBASE_HISTORY_REVISIONS) are kept. Older
- * ones are dropped by the write transaction that moves past them (in steps, so trimming is an occasional range
- * delete, not a cost on every write); `compacted` records the highest revision dropped, so a watch from before it fails
- * clearly (exit 4) instead of silently missing changes.
+ * The change log in SQLite (the model, retention included, is changes.ts): a `changes` table written inside
+ * SqliteStore's write transactions.
  */
 import type { SqlParam, SqliteConnection } from './sqlite-driver.js';
-import type { Entry } from './writes.js';
-
-export type ChangeType = 'put' | 'delete' | 'expire';
-
-export interface Change {
-  revision: number;
-  key: string;
-  type: ChangeType;
-  /** The value written (put); null for a delete or an expiry. */
-  value: Buffer | null;
-  expiresAt: number | null;
-  createRevision: number | null;
-  version: number | null;
-}
-
-/** Revisions whose changes are kept by default (TBASE_HISTORY_REVISIONS sets another number). */
-export const HISTORY_REVISIONS = 100_000;
+import { CHANGE_TYPE_CODE, CHANGE_TYPES, trimFloor, type Change } from './changes.js';
 
 export const HISTORY_SCHEMA = `
   CREATE TABLE IF NOT EXISTS changes (
@@ -39,21 +17,10 @@ export const HISTORY_SCHEMA = `
     PRIMARY KEY (revision, key)
   );`;
 
-const TYPES: ChangeType[] = ['put', 'delete', 'expire'];
-const TYPE_CODE: Record<ChangeType, number> = { put: 0, delete: 1, expire: 2 };
 const CHANGE_COLUMNS = 'revision, key, type, value, expires_at, create_revision, version';
 /** Explicit change rows per statement: 7 parameters each, under 999. */
 const ROWS_PER_INSERT = 128;
 const KEYS_PER_COPY = 900;
-
-/** A change to record, bound explicitly (deletes, and puts whose state is no longer the key's row). */
-export function putChange(entry: Entry): Change {
-  return { revision: entry.revision, key: entry.key, type: 'put', value: entry.value, expiresAt: entry.expiresAt, createRevision: entry.createRevision, version: entry.version };
-}
-
-export function removalChange(revision: number, key: string, type: 'delete' | 'expire'): Change {
-  return { revision, key, type, value: null, expiresAt: null, createRevision: null, version: null };
-}
 
 /**
  * Records changes inside the caller's transaction (a later row for the same revision and key replaces an earlier
@@ -64,7 +31,7 @@ export async function recordChanges(db: SqliteConnection, explicit: Change[], co
   for (let i = 0; i < explicit.length; i += ROWS_PER_INSERT) {
     const part = explicit.slice(i, i + ROWS_PER_INSERT);
     const params: SqlParam[] = [];
-    for (const c of part) params.push(c.revision, c.key, TYPE_CODE[c.type], c.value, c.expiresAt, c.createRevision, c.version);
+    for (const c of part) params.push(c.revision, c.key, CHANGE_TYPE_CODE[c.type], c.value, c.expiresAt, c.createRevision, c.version);
     await db.run(`INSERT OR REPLACE INTO changes (${CHANGE_COLUMNS}) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`, params);
   }
   for (let i = 0; i < copied.length; i += KEYS_PER_COPY) {
@@ -79,7 +46,7 @@ export async function recordChanges(db: SqliteConnection, explicit: Change[], co
 
 /** Every key in `range` (SQL over `key`, with its parameters) removed at `revision`, recorded in one statement. */
 export async function recordRemovals(db: SqliteConnection, revision: number, type: 'delete' | 'expire', where: string, params: SqlParam[]): Promise<void> {
-  await db.run(`INSERT INTO changes (revision, key, type) SELECT ?, key, ? FROM entries WHERE ${where}`, [revision, TYPE_CODE[type], ...params]);
+  await db.run(`INSERT INTO changes (revision, key, type) SELECT ?, key, ? FROM entries WHERE ${where}`, [revision, CHANGE_TYPE_CODE[type], ...params]);
 }
 
 /**
@@ -87,20 +54,14 @@ export async function recordRemovals(db: SqliteConnection, revision: number, typ
  * inside the transaction; `compacted` is the highest revision dropped so far.
  */
 export async function commitRevision(db: SqliteConnection, revision: number, base: number, compacted: number, keep: number): Promise<void> {
-  // Never past `base`, the revision this transaction started from: a watcher that had caught up with it must
-  // still find every change this transaction made, however many revisions one batch group takes.
-  const floor = Math.min(revision - keep, base);
-  // Trimmed in steps of a tenth of the retention (at most 1000 revisions): an occasional range delete.
-  if (floor - compacted >= Math.max(1, Math.min(1000, Math.floor(keep / 10)))) {
+  const floor = trimFloor(revision, base, compacted, keep);
+  if (floor !== null) {
     await db.run('DELETE FROM changes WHERE revision <= ?', [floor]);
     await db.run('UPDATE revision SET value = ?, compacted = ? WHERE id = 1', [revision, floor]);
     return;
   }
   await db.run('UPDATE revision SET value = ? WHERE id = 1', [revision]);
 }
-
-/** Which keys a watch follows: one key, or every key under a prefix ('' = all). */
-export type KeySelector = { key: string } | { prefix: string };
 
 /**
  * Changes after the position (revision, key) — a revision can hold many keys (a prefix delete, an import) —
@@ -134,7 +95,7 @@ function toChange(row: ChangeRow): Change {
   return {
     revision: row.revision,
     key: row.key,
-    type: TYPES[row.type]!,
+    type: CHANGE_TYPES[row.type]!,
     value,
     expiresAt: row.expires_at,
     createRevision: row.create_revision,

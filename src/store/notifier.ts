@@ -1,11 +1,12 @@
 /**
- * Tells watchers that the database may have changed, without busy work: this process's own commits are reported
+ * Tells watchers that a SQLite database may have changed, without busy work: this process's own commits are reported
  * by the store (onCommit); other processes' commits are seen through an inotify watch on the WAL file (every
  * commit writes it), with `PRAGMA data_version` polled as a slow fallback (another file system, a missed event).
  * One notifier serves every watcher of a store (`tbase serve` holds many), and runs only while one listens.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import type { SqliteStore } from './sqlite.js';
+import type { ChangeSource } from './store.js';
 
 /** The fallback poll: how late a change can be seen when the WAL watch tells nothing. */
 const POLL_MS = 250;
@@ -15,7 +16,7 @@ const POLL_MS = 250;
  */
 const RECHECK_AFTER_MS = [3, 15, 60];
 
-export class ChangeNotifier {
+export class SqliteNotifier implements ChangeSource {
   private readonly listeners = new Set<() => void>();
   private version: number | null = null;
   private poller: NodeJS.Timeout | null = null;

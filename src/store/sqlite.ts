@@ -11,26 +11,13 @@ import { dirname } from 'node:path';
 import { StorageError } from '../errors.js';
 import { decodePoolRecord, encodePoolRecord } from './pool.js';
 import { SqliteConnection, type SqlParam } from './sqlite-driver.js';
-import { applyWrite, isLive, needsValues, type Entry, type Write, type WriteResult } from './writes.js';
-import { commitRevision, HISTORY_REVISIONS, HISTORY_SCHEMA, putChange, readChanges, recordChanges, recordRemovals, removalChange, type Change, type KeySelector } from './history.js';
-import { ChangeNotifier } from './notifier.js';
+import { isLive, needsValues, type Entry, type Write } from './writes.js';
+import { commitRevision, HISTORY_SCHEMA, readChanges, recordChanges, recordRemovals } from './history.js';
+import { HISTORY_REVISIONS, removalChange, type KeySelector } from './changes.js';
+import { SqliteNotifier } from './notifier.js';
 import { LOCKS_SCHEMA, releaseLease, renewLease, takeLease, type Acquired, type Lease } from './locks.js';
-
-export type { Entry, Write, WriteResult } from './writes.js';
-
-export interface PendingInvalidation {
-  id: number;
-  key: string;
-}
-
-export interface StoreStats {
-  /** The database revision: +1 for every write command that changed something. */
-  revision: number;
-  keys: number;
-  expiredKeys: number;
-  pendingInvalidations: number;
-  dbBytes: number;
-}
+import { keyStates, planChunk } from './write-plan.js';
+import type { ChangePage, PendingInvalidation, PrefixDeleteOutcome, Store, StoreStats, StreamOutcome, WriteOutcome } from './store.js';
 
 /**
  * 2: the pool record (meta 'pool') and epoch-scoped cache keys. A release before it would neither honour the
@@ -73,7 +60,10 @@ const ENTRY_COLUMNS = 'key, value, expires_at, revision, create_revision, versio
 const REVISION_QUERY = 'SELECT value FROM revision WHERE id = 1';
 const REVISION_STATE = 'SELECT value AS revision, compacted FROM revision WHERE id = 1';
 
-export class SqliteStore {
+export class SqliteStore implements Store {
+  /** One file on one host: every process reads the same clock. */
+  readonly clockOffsetMs = 0;
+
   private constructor(
     private readonly db: SqliteConnection,
     /** Random id made with the database: prefixes every cache key so databases never see each other's copies. */
@@ -83,6 +73,10 @@ export class SqliteStore {
   ) {}
 
   get path(): string {
+    return this.db.path;
+  }
+
+  get location(): string {
     return this.db.path;
   }
 
@@ -250,11 +244,11 @@ export class SqliteStore {
   /** Called after every transaction that changed the revision (the notifier wakes this process's watchers). */
   onCommit: (() => void) | undefined;
 
-  private changeNotifier: ChangeNotifier | undefined;
+  private changeNotifier: SqliteNotifier | undefined;
 
   /** Tells this process's watchers that the database may have changed (notifier.ts); made on first use. */
-  get notifier(): ChangeNotifier {
-    return (this.changeNotifier ??= new ChangeNotifier(this));
+  get notifier(): SqliteNotifier {
+    return (this.changeNotifier ??= new SqliteNotifier(this));
   }
 
   /**
@@ -414,12 +408,7 @@ export class SqliteStore {
    * import), or null: each change takes the next one.
    */
   private async applyChunk(writes: Write[], now: number, shared: number | null, base: number): Promise<WriteOutcome> {
-    // One record per key, in order of first appearance. (One map, not a set and three maps: a batch group holds a
-    // thousand keys, and hash tables that size are most of what a group allocates — README, "Memory".)
-    const byKey = new Map<string, KeyState>();
-    for (const write of writes) {
-      if (!byKey.has(write.key)) byKey.set(write.key, { hadRow: false, pending: false, changed: false, current: undefined, lastPut: undefined });
-    }
+    const byKey = keyStates(writes);
     const keys = Array.from(byKey.keys());
     // The outbox is almost always empty (rows live only until memcached acknowledges), and it cannot change while
     // this transaction holds the write lock: when it is empty, no key of the chunk has an invalidation pending.
@@ -440,42 +429,12 @@ export class SqliteStore {
       const queued = await this.bulk('all', `SELECT DISTINCT key FROM outbox WHERE key IN (${marks(part.length)})`, part.length, IN_LIST_MAX, part);
       for (const row of queued as { key: string }[]) byKey.get(row.key)!.pending = true;
     }
-    // Replay the writes in order in memory: what each did, the state each key ends with, and the change log rows.
-    // A key's last put is copied into the log from its row after the upserts; every other change is bound here.
-    let revision = base;
-    const results: WriteResult[] = [];
-    const changes: Change[] = [];
-    for (const write of writes) {
-      const keyState = byKey.get(write.key)!;
-      const result = applyWrite(write, keyState.current, shared ?? revision + 1, now);
-      results.push(result);
-      if (result.status !== 'applied') continue;
-      if (shared === null) revision++;
-      keyState.changed = true;
-      keyState.current = result.after;
-      if (keyState.lastPut) changes.push(putChange(keyState.lastPut));
-      keyState.lastPut = result.after;
-      if (write.op === 'delete') changes.push(removalChange(result.revision, write.key, 'delete'));
-      else if (!result.after && write.op === 'set') {
-        // A set whose TTL had already run out: written, and gone at once.
-        changes.push(putChange({ key: write.key, value: write.value, expiresAt: write.expiresAt, revision: result.revision, createRevision: result.revision, version: 1 }));
-      }
-    }
-    if (shared !== null && results.some((result) => result.status === 'applied')) revision = shared;
+    const plan = planChunk(writes, byKey, now, shared, base);
     // Binding a parameter costs more than anything else SQLite does for a row here, so the end states go in
     // statements shaped to bind as few as they can (UPSERT_SHAPES). Keys are unique among the end states, so the
     // groups may go in any order.
     const rowsByShape: Entry[][] = UPSERT_SHAPES.map(() => []);
-    const deletes: string[] = [];
-    const owedKeys: string[] = [];
-    byKey.forEach((keyState, key) => {
-      if (!keyState.changed) return;
-      const entry = keyState.current;
-      if (!entry) {
-        if (keyState.hadRow) deletes.push(key);
-      } else rowsByShape[UPSERT_SHAPES.findIndex((shape) => shape.fits(entry))]!.push(entry);
-      if (keyState.hadRow || keyState.pending) owedKeys.push(key);
-    });
+    for (const entry of plan.upserts) rowsByShape[UPSERT_SHAPES.findIndex((shape) => shape.fits(entry))]!.push(entry);
     for (const [i, shape] of UPSERT_SHAPES.entries()) {
       for (const part of slices(rowsByShape[i]!, shape.rowsPerStatement)) {
         const params: SqlParam[] = [];
@@ -492,21 +451,17 @@ export class SqliteStore {
         );
       }
     }
-    for (const part of slices(deletes, IN_LIST_MAX)) {
+    for (const part of slices(plan.deletes, IN_LIST_MAX)) {
       await this.db.run(`DELETE FROM entries WHERE key IN (${marks(part.length)})`, part);
     }
     const owed: PendingInvalidation[] = [];
-    for (const part of slices(owedKeys, IN_LIST_MAX)) {
+    for (const part of slices(plan.owedKeys, IN_LIST_MAX)) {
       const { lastID } = await this.db.run(`INSERT INTO outbox (key) VALUES ${part.map(() => '(?)').join(', ')}`, part);
       // One statement under the write lock: AUTOINCREMENT ids of its rows are consecutive, ending at lastID.
       part.forEach((key, i) => owed.push({ id: lastID - part.length + 1 + i, key }));
     }
-    const copied: string[] = [];
-    byKey.forEach((keyState, key) => {
-      if (keyState.lastPut) copied.push(key);
-    });
-    await recordChanges(this.db, changes, copied);
-    return { results, owed, pool: state?.pool ?? null, revision };
+    await recordChanges(this.db, plan.changes, plan.copied);
+    return { results: plan.results, owed, pool: state?.pool ?? null, revision: plan.revision };
   }
 
   /**
@@ -537,60 +492,6 @@ export class SqliteStore {
   close(): Promise<void> {
     return this.db.close();
   }
-}
-
-/** What applyChunk knows of one key of its chunk. */
-interface KeyState {
-  /** A row (live or expired) was there before the chunk: its cached copy, if any, must go. */
-  hadRow: boolean;
-  /** An invalidation of the key is still in the outbox (COHERENCE.md, "Fresh inserts"). */
-  pending: boolean;
-  /** Some write of the chunk changed the key: its end state is written, and it may owe an invalidation. */
-  changed: boolean;
-  /** The key's live state as the writes are replayed in order (undefined: absent). */
-  current: Entry | undefined;
-  /** The put that made `current`, if the key's last change was one: logged from the row (history.ts). */
-  lastPut: Entry | undefined;
-}
-
-export interface WriteOutcome {
-  /** Per write, in order: what it did (writes.ts). */
-  results: WriteResult[];
-  /** Invalidations the cache is owed after commit (one per key). */
-  owed: PendingInvalidation[];
-  /** The pool record's text as the write transaction saw it. */
-  pool: string | null;
-  /** The database revision after the transaction. */
-  revision: number;
-}
-
-export interface StreamOutcome {
-  writes: number;
-  /** Writes that found a live row (overwrites of present keys). */
-  existed: number;
-  owed: PendingInvalidation[];
-  /** The pool record's text as the transaction saw it (null also for an import of nothing). */
-  pool: string | null;
-  /** The database revision after the import (the import's own when it changed anything). */
-  revision: number;
-}
-
-export interface ChangePage {
-  changes: Change[];
-  /** The database revision when the page was read. */
-  revision: number;
-  /** Changes at or below this revision are no longer kept. */
-  compacted: number;
-}
-
-export interface PrefixDeleteOutcome {
-  /** Live keys removed. */
-  count: number;
-  /** The database revision after the delete (its own when count > 0). */
-  revision: number;
-  pool: string | null;
-  /** The outbox ids the delete recorded (every key that had a row), delivered page by page; null: none. */
-  owed: { firstId: number; lastId: number } | null;
 }
 
 function rangeOf(selector: KeySelector): [string, SqlParam[]] {

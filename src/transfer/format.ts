@@ -20,7 +20,7 @@
 import { isUtf8 } from 'node:buffer';
 import { UsageError } from '../errors.js';
 import { checkValueSize, parseKey } from '../commands/args.js';
-import type { Entry, Write } from '../store/sqlite.js';
+import type { Entry, Write } from '../store/store.js';
 import { lineGroups } from '../batch/lines.js';
 
 export type ExportLayout = 'lines' | 'compact';

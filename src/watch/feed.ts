@@ -7,9 +7,8 @@
  * watcher resumed at the last revision it printed + 1 misses nothing of a revision with many keys.
  */
 import { HistoryGoneError } from '../errors.js';
-import type { Change, KeySelector } from '../store/history.js';
-import type { SqliteStore } from '../store/sqlite.js';
-import type { ChangeNotifier } from '../store/notifier.js';
+import type { Change, KeySelector } from '../store/changes.js';
+import type { ChangeSource, Store } from '../store/store.js';
 
 export interface FeedOptions {
   selector: KeySelector;
@@ -23,7 +22,7 @@ const PAGE = 500;
 /** Sorts after every key (keys are at most 1024 bytes of UTF-8): "after (R, LAST_KEY)" = from revision R + 1. */
 const LAST_KEY = '\u{10FFFF}'.repeat(300);
 
-export async function* changeFeed(store: SqliteStore, notifier: ChangeNotifier, options: FeedOptions): AsyncGenerator<Change> {
+export async function* changeFeed(store: Store, notifier: ChangeSource, options: FeedOptions): AsyncGenerator<Change> {
   const { selector, signal } = options;
   let dirty = true;
   const unsubscribe = notifier.subscribe(() => {

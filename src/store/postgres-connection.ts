@@ -1,0 +1,139 @@
+/**
+ * The one place that speaks node-postgres (`pg`, pure JavaScript; never pg-native, which corrupts bytea
+ * parameters): a pool of connections, write transactions with retry where a retry cannot apply anything twice,
+ * PostgreSQL's clock, and the mapping from driver errors to StorageErrors a user can act on. The URL is shown only
+ * without its password (location.ts); PGPASSWORD, ~/.pgpass and the other PG* variables work as in libpq.
+ */
+import pg from 'pg';
+import { StorageError } from '../errors.js';
+import { redactUrl } from './location.js';
+
+export type PgParam = string | number | Buffer | null | (string | number | Buffer | null)[];
+export type PgClient = pg.PoolClient;
+
+/** int8 columns (revisions, expiry times, counts) as numbers: every value tbase stores there is below 2^53. */
+const TYPES = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === 20 ? (text: string) => Number(text) : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
+};
+
+/**
+ * How long a transaction may sit idle with its locks held (a writer stopped with SIGSTOP, a host that vanished)
+ * before PostgreSQL ends it: every writer of the database waits for the revision row meanwhile. An import reads
+ * its source inside the transaction, so this bounds a stall of that source too.
+ */
+const IDLE_IN_TRANSACTION_MS = 60_000;
+/** Connection-level failures: nothing of the statement reached a commit, a fresh connection may be tried. */
+const CONNECTION_CODES = new Set(['57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004']);
+
+export class PgConnection {
+  private constructor(
+    private readonly pool: pg.Pool,
+    /** The URL without its password, for messages. */
+    readonly shown: string,
+  ) {}
+
+  static create(url: string, options: { connectTimeoutMs: number; lockTimeoutMs: number; max?: number }): PgConnection {
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: options.max ?? 8,
+      connectionTimeoutMillis: options.connectTimeoutMs,
+      lock_timeout: options.lockTimeoutMs,
+      idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
+      keepAlive: true,
+      idleTimeoutMillis: 10_000,
+      allowExitOnIdle: true,
+      types: TYPES,
+    });
+    // An idle connection that dies (PostgreSQL restarted) is dropped from the pool; the next query opens another.
+    pool.on('error', () => undefined);
+    return new PgConnection(pool, redactUrl(url));
+  }
+
+  /** A read: one statement, retried once on a fresh connection when the connection failed (reads apply nothing). */
+  async query<R extends pg.QueryResultRow>(sql: string, params: PgParam[] = []): Promise<R[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await this.pool.query<R>(sql, params)).rows;
+      } catch (error) {
+        if (attempt < 2 && isConnectionFailure(error)) continue;
+        throw this.storageError(error);
+      }
+    }
+  }
+
+  /**
+   * A transaction on one connection. When the connection fails before COMMIT is sent, PostgreSQL rolls the
+   * transaction back, so it is tried once more on a fresh connection (the usual case: a pooled connection that
+   * died when PostgreSQL restarted). A failure during COMMIT leaves the outcome unknown: it is reported, never
+   * retried, so no write is applied twice.
+   */
+  async transaction<T>(work: (client: PgClient) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      let client: PgClient | undefined;
+      let committing = false;
+      try {
+        client = await this.pool.connect();
+        await client.query('BEGIN');
+        const result = await work(client);
+        committing = true;
+        await client.query('COMMIT');
+        client.release();
+        return result;
+      } catch (error) {
+        const broken = isConnectionFailure(error);
+        if (client) {
+          if (!broken && !committing) await client.query('ROLLBACK').catch(() => undefined);
+          client.release(broken || committing ? (error as Error) : undefined);
+        }
+        if (attempt < 2 && broken && !committing) continue;
+        if (committing && broken) throw new StorageError(`PostgreSQL at ${this.shown} went away during a commit: the write may or may not have been applied (${describe(error)})`, { cause: error });
+        throw this.storageError(error);
+      }
+    }
+  }
+
+  /** A connection of its own, outside the pool (LISTEN holds one for as long as anyone watches). */
+  dedicatedClient(): pg.Client {
+    const options = this.pool.options;
+    return new pg.Client({ connectionString: options.connectionString, connectionTimeoutMillis: options.connectionTimeoutMillis, keepAlive: true, types: TYPES });
+  }
+
+  /**
+   * PostgreSQL's clock minus this host's, in ms, from one round trip (the server's reading is taken as the
+   * midpoint): hosts that share the database then agree on time to within their round trips.
+   */
+  async clockOffset(): Promise<number> {
+    const sent = Date.now();
+    const [row] = await this.query<{ now: number }>('SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now');
+    const received = Date.now();
+    return Math.round(row!.now - (sent + received) / 2);
+  }
+
+  storageError(error: unknown): StorageError {
+    if (error instanceof StorageError) return error;
+    return new StorageError(`PostgreSQL at ${this.shown}: ${describe(error)}`, { cause: error });
+  }
+
+  close(): Promise<void> {
+    return this.pool.end();
+  }
+}
+
+export function isConnectionFailure(error: unknown): boolean {
+  const { code, message } = error as { code?: string; message?: string };
+  if (code && (CONNECTION_CODES.has(code) || code.startsWith('E'))) return true; // ECONNREFUSED, ECONNRESET, …
+  return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(message ?? '');
+}
+
+/** One line: what failed, in the user's terms; never the URL (it may hold a password). */
+function describe(error: unknown): string {
+  const { code, message } = error as { code?: string; message?: string };
+  if (code === 'ECONNREFUSED') return 'connection refused (is PostgreSQL running there?)';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
+  if (code === '28P01' || code === '28000') return `authentication failed (${message ?? code}); set PGPASSWORD or ~/.pgpass`;
+  if (code === '3D000') return `${message ?? 'database does not exist'}`;
+  if (code === '55P03') return 'another writer held the database too long (lock timeout; TBASE_BUSY_TIMEOUT_MS)';
+  if (code === '42501') return `permission denied (${message ?? code})`;
+  return (message ?? String(error)).split('\n')[0]!;
+}
