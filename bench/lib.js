@@ -1,8 +1,9 @@
 // Helpers for `npm run bench` (scripts/bench.js): processes timed whole, peak memory, medians, the table, and the
 // live processes and event streams of the watch rows.
 import { spawn } from 'node:child_process';
-import { createReadStream, existsSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { get } from 'node:http';
+import { Socket } from 'node:net';
 
 export const TIME_BIN = '/usr/bin/time';
 
@@ -235,4 +236,37 @@ function fmt(value, unit) {
   if (unit === 'ops/s') return `${Math.round(value).toLocaleString('en-US')}/s`;
   if (unit === 'MiB') return `${value.toFixed(1)} MiB`;
   return `${value} ${unit}`;
+}
+
+export function writeLines(path, n, make) {
+  const fd = openSync(path, 'w');
+  let buffer = '';
+  for (let i = 0; i < n; i++) {
+    buffer += make(i);
+    if (buffer.length > 1 << 20) {
+      writeSync(fd, buffer);
+      buffer = '';
+    }
+  }
+  writeSync(fd, buffer);
+  closeSync(fd);
+}
+
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Empties memcached (text protocol `flush_all`), so the next batch of gets finds nothing and fills. */
+export function flushAll(port) {
+  return new Promise((resolve, reject) => {
+    const socket = new Socket();
+    socket.once('error', reject);
+    socket.connect(port, '127.0.0.1', () => socket.write('flush_all\r\n'));
+    socket.on('data', (data) => {
+      if (data.toString().includes('OK')) {
+        socket.destroy();
+        resolve();
+      }
+    });
+  });
 }

@@ -21,6 +21,9 @@
  *  10  `tbase serve` holding W SSE watchers: RSS (a)        vs `node -e 0` (a); vs the writer's own answer (b, c)
  *      and one write's fan-out to the first and the last
  *      of the W watchers (b, c; p50)
+ *  11  the PostgreSQL store (bench/postgres-rows.js): batch set, batch get cold and hot, one-shot get with and
+ *      without the cache, beside psql doing the same upserts and bulk reads, raw memjs and `node -e 0`; skipped when
+ *      PostgreSQL's server binaries are not installed
  *
  * Every figure is a median of several runs; the two sides of a row alternate so that load drift hits both.
  * Processes are timed whole (start-up included) on both sides. It starts its own memcached on a free loopback
@@ -34,13 +37,14 @@
  * 200; quick 100; and 30 (quick 10) writes 300 ms apart), BENCH_WATCHERS (SSE watchers of row 10, default 200), SQLITE3 (the sqlite3 shell, default /usr/bin/sqlite3).
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
-import { Socket } from 'node:net';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startMemcached } from '../__tests__/helpers/memcached.mjs';
-import { alternate, check, liveProcess, median, memoryOf, openEventStream, percentile, runProcess, table, until } from '../bench/lib.js';
+import { alternate, check, flushAll, liveProcess, median, memoryOf, openEventStream, percentile, runProcess, sleep, table, until, writeLines } from '../bench/lib.js';
+import { postgresAvailable } from '../__tests__/helpers/postgres.mjs';
+import { postgresRows } from '../bench/postgres-rows.js';
 
 const quick = process.env.BENCH_QUICK === '1';
 const N = Number(process.env.BENCH_N ?? (quick ? 20_000 : 100_000));
@@ -455,6 +459,13 @@ try {
   extra.serveIdleRssMiB = idleRss / 1024;
   extra.servePerWatcherKiB = (heldRss - idleRss) / WATCHERS;
   extra.fanOutWrites = FAN_WRITES;
+
+  // --- 11: the PostgreSQL store ------------------------------------------------------------------------------------
+  if (postgresAvailable()) {
+    const pg = await postgresRows({ N, RUNS, ONESHOT_RUNS, WINDOW, dir, node, bin, rawMemjs, memcached, key, value, row, log, nodeFloor, setsFile, getsFile });
+    rows.push(...pg.rows);
+    extra.postgres = pg.version;
+  } else log('rows 11: skipped, no PostgreSQL server binaries (Debian package postgresql)');
 } finally {
   await memcached.stop();
   rmSync(dir, { recursive: true, force: true });
@@ -474,7 +485,7 @@ const info = {
 if (json) {
   process.stdout.write(`${JSON.stringify({ ...info, rows }, null, 2)}\n`);
 } else {
-  console.log(`tbase bench — Node ${info.node}, ${info.cpus} CPU (${info.cpuModel}), SQLite ${info.sqlite}; medians of ${ONESHOT_RUNS} (one-shot) / ${RUNS} (batch) runs`);
+  console.log(`tbase bench — Node ${info.node}, ${info.cpus} CPU (${info.cpuModel}), SQLite ${info.sqlite}${info.postgres ? `, PostgreSQL ${info.postgres}` : ''}; medians of ${ONESHOT_RUNS} (one-shot) / ${RUNS} (batch) runs`);
   console.log('');
   console.log(table(rows));
   console.log('');
@@ -483,6 +494,7 @@ if (json) {
   console.log('Rows 9, 10b, 10c: both sides timed over the same writes in the same run; 9: the median over runs of each run\'s percentile.');
   console.log(`Row 10a: serve's resident memory with ${WATCHERS} watchers open; idle it held ${info.serveIdleRssMiB.toFixed(1)} MiB (${info.servePerWatcherKiB.toFixed(0)} KiB per watcher).`);
   console.log('Both sides are whole processes, start-up included. SQLite: WAL, synchronous=FULL on both sides.');
+  console.log('Rows 11: a private PostgreSQL server (fsync on) on loopback, both sides against it in the same run.');
 }
 
 // Helpers --------------------------------------------------------------------------------------------------------
@@ -492,19 +504,6 @@ function row(id, name, ours, baselineName, baseline, unit, target, meets, ratio 
   return { id, name, ours, baseline, baselineName, unit, ratio, target, met: meets ? meets(ratio) : null };
 }
 
-function writeLines(path, n, make) {
-  const fd = openSync(path, 'w');
-  let buffer = '';
-  for (let i = 0; i < n; i++) {
-    buffer += make(i);
-    if (buffer.length > 1 << 20) {
-      writeSync(fd, buffer);
-      buffer = '';
-    }
-  }
-  writeSync(fd, buffer);
-  closeSync(fd);
-}
 
 /** `keys` entries as a setup batch leaves them: key j written j-th, so at revision j + 1, version 1. */
 function initialState(keys, name, value) {
@@ -545,21 +544,4 @@ function verifyState(db, expected, revision, name) {
   }
 }
 
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
-/** Empties memcached (text protocol `flush_all`), so the next batch of gets finds nothing and fills. */
-function flushAll(port) {
-  return new Promise((resolve, reject) => {
-    const socket = new Socket();
-    socket.once('error', reject);
-    socket.connect(port, '127.0.0.1', () => socket.write('flush_all\r\n'));
-    socket.on('data', (data) => {
-      if (data.toString().includes('OK')) {
-        socket.destroy();
-        resolve();
-      }
-    });
-  });
-}

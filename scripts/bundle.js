@@ -46,7 +46,7 @@ await build({
   // Resolved at run time from the installed package (the addon lives beside it).
   // Resolved at run time too: pg loads only for a postgres:// database (store/open.ts), so it is not parsed at
   // every start; pg-native is an optional peer it tries, never installed (it corrupts bytea parameters).
-  external: ['sqlite3/package.json', 'pg', 'pg-native'],
+  external: ['sqlite3/package.json', 'pg', 'pg-native', 'pg-connection-string', 'pgpass'],
   plugins: [sqliteBinding],
   // The sources are ESM; in CommonJS import.meta.url is this file's URL.
   define: { 'import.meta.url': '__tbase_import_meta_url' },

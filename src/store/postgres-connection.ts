@@ -4,7 +4,10 @@
  * PostgreSQL's clock, and the mapping from driver errors to StorageErrors a user can act on. The URL is shown only
  * without its password (location.ts); PGPASSWORD, ~/.pgpass and the other PG* variables work as in libpq.
  */
+import { createRequire } from 'node:module';
+import { userInfo } from 'node:os';
 import pg from 'pg';
+import { parse } from 'pg-connection-string';
 import { StorageError } from '../errors.js';
 import { redactUrl } from './location.js';
 
@@ -29,13 +32,14 @@ const CONNECTION_CODES = new Set(['57P01', '57P02', '57P03', '08000', '08003', '
 export class PgConnection {
   private constructor(
     private readonly pool: pg.Pool,
+    private readonly url: string,
     /** The URL without its password, for messages. */
     readonly shown: string,
   ) {}
 
   static create(url: string, options: { connectTimeoutMs: number; lockTimeoutMs: number; max?: number }): PgConnection {
     const pool = new pg.Pool({
-      connectionString: url,
+      ...connectionConfig(url),
       max: options.max ?? 8,
       connectionTimeoutMillis: options.connectTimeoutMs,
       lock_timeout: options.lockTimeoutMs,
@@ -47,7 +51,7 @@ export class PgConnection {
     });
     // An idle connection that dies (PostgreSQL restarted) is dropped from the pool; the next query opens another.
     pool.on('error', () => undefined);
-    return new PgConnection(pool, redactUrl(url));
+    return new PgConnection(pool, url, redactUrl(url));
   }
 
   /** A read: one statement, retried once on a fresh connection when the connection failed (reads apply nothing). */
@@ -96,7 +100,7 @@ export class PgConnection {
   /** A connection of its own, outside the pool (LISTEN holds one for as long as anyone watches). */
   dedicatedClient(): pg.Client {
     const options = this.pool.options;
-    return new pg.Client({ connectionString: options.connectionString, connectionTimeoutMillis: options.connectionTimeoutMillis, keepAlive: true, types: TYPES });
+    return new pg.Client({ ...connectionConfig(this.url), connectionTimeoutMillis: options.connectionTimeoutMillis, keepAlive: true, types: TYPES });
   }
 
   /**
@@ -120,6 +124,31 @@ export class PgConnection {
   }
 }
 
+/**
+ * The URL as pg's connection settings (host, port, user, database, ssl…), with the password as libpq finds it:
+ * the URL's own, else PGPASSWORD, else the matching line of ~/.pgpass (or PGPASSFILE). pg would read .pgpass
+ * itself, but prints a deprecation warning when it does; asking the same module (pgpass) directly keeps stderr clean.
+ */
+function connectionConfig(text: string): pg.ClientConfig {
+  const { password, ...settings } = parse(text);
+  const config = Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined && value !== null && value !== '')) as pg.ClientConfig;
+  if (password) return { ...config, password };
+  const user = config.user || process.env.PGUSER || userInfo().username;
+  const where = {
+    host: config.host || process.env.PGHOST || 'localhost',
+    port: Number(config.port || process.env.PGPORT || 5432),
+    database: config.database || process.env.PGDATABASE || user,
+    user,
+  };
+  // pg treats a password function that resolves to undefined as "no password" (its types say string only).
+  const lookUp = async (): Promise<string> => {
+    if (process.env.PGPASSWORD !== undefined) return process.env.PGPASSWORD;
+    const pgpass = createRequire(import.meta.url)('pgpass') as (info: object, done: (password?: string) => void) => void;
+    return new Promise<string>((resolve) => pgpass(where, (found) => resolve(found as string)));
+  };
+  return { ...config, password: lookUp };
+}
+
 export function isConnectionFailure(error: unknown): boolean {
   const { code, message } = error as { code?: string; message?: string };
   if (code && (CONNECTION_CODES.has(code) || code.startsWith('E'))) return true; // ECONNREFUSED, ECONNRESET, …
@@ -132,6 +161,7 @@ function describe(error: unknown): string {
   if (code === 'ECONNREFUSED') return 'connection refused (is PostgreSQL running there?)';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
   if (code === '28P01' || code === '28000') return `authentication failed (${message ?? code}); set PGPASSWORD or ~/.pgpass`;
+  if (/client password must be a string|password must be a string/i.test(message ?? '')) return 'the server asks for a password and none was found: set PGPASSWORD or ~/.pgpass';
   if (code === '3D000') return `${message ?? 'database does not exist'}`;
   if (code === '55P03') return 'another writer held the database too long (lock timeout; TBASE_BUSY_TIMEOUT_MS)';
   if (code === '42501') return `permission denied (${message ?? code})`;
