@@ -75,6 +75,12 @@ export class StorageError extends TbaseError {
 }
 
 /**
+ * The store cannot be reached right now (a PostgreSQL server restarting, a network fault): exit 3 like any storage
+ * error, but a long-running reader (`watch`, a lock's renewal) waits and tries again instead of giving up.
+ */
+export class StoreUnavailableError extends StorageError {}
+
+/**
  * memcached is down, slow or refused a request. Never reaches the user as a failure: the cache-aside policy
  * answers from SQLite and reports it once as a notice.
  */

@@ -1,8 +1,9 @@
 /**
  * `tbase lock NAME -- CMD`: take the lease, run CMD (no shell) while holding it, give it back.
- *  - The lease is renewed every ttl/3; if a renewal fails (the store cannot be reached, or the lease ran out and
- *    another process took it), CMD can no longer be trusted to be alone: it gets SIGTERM, then SIGKILL after a
- *    grace period.
+ *  - The lease is renewed every ttl/3. If the store says it is no longer ours (it ran out and another process took
+ *    it), or renewals keep failing (the store cannot be reached) until less than one renewal period of the last
+ *    confirmed lease is left, CMD can no longer be trusted to be alone: it gets SIGTERM, then SIGKILL after a grace
+ *    period. A store that is away for a moment (PostgreSQL restarting) costs nothing.
  *  - SIGTERM, SIGHUP and SIGQUIT sent to tbase are passed on to CMD, and so is SIGINT unless stdin is a terminal:
  *    there Ctrl-C reaches CMD from the terminal itself (it is in the same foreground process group), and a second
  *    copy would read as "press again to force quit" to many programs. The lease is released once CMD has exited,
@@ -53,12 +54,16 @@ export async function runLocked(store: Store, io: IO | undefined, run: LockRun, 
   for (const signal of forwarded) process.on(signal, forward);
   if (io?.isStdinTTY) process.on('SIGINT', ignore);
   let killer: NodeJS.Timeout | undefined;
+  const every = Math.min(MAX_TIMER_MS, Math.max(50, Math.floor(run.ttlMs / 3)));
+  /** The lease is certainly ours until then: the expiry of the last renewal the store confirmed. */
+  let confirmedUntil = lease.expiresAt;
   const renewer = setInterval(() => {
-    void store.renewLease(lease, run.ttlMs, now()).then(
-      (held) => held || loseLease(),
-      () => loseLease(),
+    const sent = now();
+    void store.renewLease(lease, run.ttlMs, sent).then(
+      (held) => (held ? (confirmedUntil = sent + run.ttlMs) : loseLease()),
+      () => now() + every >= confirmedUntil && loseLease(),
     );
-  }, Math.min(MAX_TIMER_MS, Math.max(50, Math.floor(run.ttlMs / 3))));
+  }, every);
   const loseLease = () => {
     if (lost) return;
     lost = true;

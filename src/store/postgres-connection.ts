@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { userInfo } from 'node:os';
 import pg from 'pg';
 import { parse } from 'pg-connection-string';
-import { StorageError } from '../errors.js';
+import { StorageError, StoreUnavailableError } from '../errors.js';
 import { redactUrl } from './location.js';
 
 export type PgParam = string | number | Buffer | null | (string | number | Buffer | null)[];
@@ -116,6 +116,7 @@ export class PgConnection {
 
   storageError(error: unknown): StorageError {
     if (error instanceof StorageError) return error;
+    if (isConnectionFailure(error)) return new StoreUnavailableError(`PostgreSQL at ${this.shown}: ${describe(error)}`, { cause: error });
     return new StorageError(`PostgreSQL at ${this.shown}: ${describe(error)}`, { cause: error });
   }
 

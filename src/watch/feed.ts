@@ -6,7 +6,7 @@
  * later write happens to purge it). When `signal` aborts it ends — after the rest of the revision it is in, so a
  * watcher resumed at the last revision it printed + 1 misses nothing of a revision with many keys.
  */
-import { HistoryGoneError } from '../errors.js';
+import { HistoryGoneError, StoreUnavailableError } from '../errors.js';
 import type { Change, KeySelector } from '../store/changes.js';
 import type { ChangeSource, Store } from '../store/store.js';
 
@@ -19,6 +19,9 @@ export interface FeedOptions {
 }
 
 const PAGE = 500;
+/** Waits between reads while the store cannot be reached: doubling from the first, capped at the last. */
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 2000;
 /** Sorts after every key (keys are at most 1024 bytes of UTF-8): "after (R, LAST_KEY)" = from revision R + 1. */
 const LAST_KEY = '\u{10FFFF}'.repeat(300);
 
@@ -37,7 +40,8 @@ export async function* changeFeed(store: Store, notifier: ChangeSource, options:
     let current: number | undefined;
     while (!signal.aborted || current !== undefined) {
       dirty = false;
-      const page = await store.changesAfter(position, selector, PAGE);
+      const page = await readPage(store, position, selector, signal);
+      if (!page) return;
       // The first revision still wanted, whole or in part; if its changes were dropped, some would be missed.
       const wanted = position.key === LAST_KEY ? position.revision + 1 : position.revision;
       if (wanted <= page.compacted) throw new HistoryGoneError(wanted, page.compacted + 1);
@@ -71,5 +75,29 @@ export async function* changeFeed(store: Store, notifier: ChangeSource, options:
     }
   } finally {
     unsubscribe();
+  }
+}
+
+/**
+ * A page of the change log; while the store cannot be reached (PostgreSQL restarting), it waits and reads again
+ * from the same position, so nothing is missed and nothing repeats. Undefined: stopped while waiting.
+ */
+async function readPage(store: Store, position: { revision: number; key: string }, selector: KeySelector, signal: AbortSignal) {
+  for (let wait = RETRY_FIRST_MS; ; wait = Math.min(RETRY_MAX_MS, wait * 2)) {
+    try {
+      return await store.changesAfter(position, selector, PAGE);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      if (signal.aborted) return undefined;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, wait);
+        signal.addEventListener('abort', done);
+        function done() {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          resolve();
+        }
+      });
+    }
   }
 }
