@@ -69,30 +69,39 @@ export class PgConnection {
   /**
    * A transaction on one connection. When the connection fails before COMMIT is sent, PostgreSQL rolls the
    * transaction back, so it is tried once more on a fresh connection (the usual case: a pooled connection that
-   * died when PostgreSQL restarted). A failure during COMMIT leaves the outcome unknown: it is reported, never
-   * retried, so no write is applied twice.
+   * died when PostgreSQL restarted) — unless `replayable` is false: an import's source cannot be read twice, and a
+   * second run would commit only what was left of it. A failure during COMMIT leaves the outcome unknown: it is
+   * reported, never retried, so no write is applied twice. An error of `work`'s own (an import's malformed line, its
+   * source's read error) comes through as it is, like SQLite's: only PostgreSQL's and the connection's become
+   * StorageErrors.
    */
-  async transaction<T>(work: (client: PgClient) => Promise<T>): Promise<T> {
+  async transaction<T>(work: (client: PgClient) => Promise<T>, options: { replayable?: boolean } = {}): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       let client: PgClient | undefined;
       let committing = false;
       try {
         client = await this.pool.connect();
+        // The pool stops listening to a client it hands out, and a connection that dies while this holds it (a
+        // restart, or idle_in_transaction_session_timeout while an import reads its source) emits 'error': with no
+        // listener that would be an uncaught exception. The next query reports it instead.
+        client.on('error', ignore);
         await client.query('BEGIN');
         const result = await work(client);
         committing = true;
         await client.query('COMMIT');
+        client.off('error', ignore);
         client.release();
         return result;
       } catch (error) {
-        const broken = isConnectionFailure(error);
-        if (client) {
-          if (!broken && !committing) await client.query('ROLLBACK').catch(() => undefined);
-          client.release(broken || committing ? (error as Error) : undefined);
-        }
-        if (attempt < 2 && broken && !committing) continue;
-        if (committing && broken) throw new StorageError(`PostgreSQL at ${this.shown} went away during a commit: the write may or may not have been applied (${describe(error)})`, { cause: error });
-        throw this.storageError(error);
+        // Whether the connection broke is asked of the connection (a ROLLBACK fails on a dead one), not guessed
+        // from the error: a source's own EIO or ECONNRESET says nothing about PostgreSQL.
+        const broken = !client || committing || !(await client.query('ROLLBACK').then(() => true, () => false));
+        client?.off('error', ignore);
+        client?.release(broken ? (error as Error) : undefined);
+        const failed = broken && isConnectionFailure(error);
+        if (failed && !committing && attempt < 2 && options.replayable !== false) continue;
+        if (failed && committing) throw new StorageError(`PostgreSQL at ${this.shown} went away during a commit: the write may or may not have been applied (${describe(error)})`, { cause: error });
+        throw broken || error instanceof pg.DatabaseError ? this.storageError(error) : error;
       }
     }
   }
@@ -149,6 +158,8 @@ function connectionConfig(text: string): pg.ClientConfig {
   };
   return { ...config, password: lookUp };
 }
+
+function ignore(): void {}
 
 export function isConnectionFailure(error: unknown): boolean {
   const { code, message } = error as { code?: string; message?: string };

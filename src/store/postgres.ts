@@ -163,7 +163,7 @@ export class PostgresStore implements Store {
       }
       total.revision = changed ? revision : Math.max(start, above);
       return { outcome: total, revision: await this.purgeExpired(client, now, total.revision) };
-    });
+    }, { replayable: false }); // the source is read as the import goes: a second run would find it spent
   }
 
   deletePrefix(prefix: string, now: number): Promise<PrefixDeleteOutcome> {
@@ -237,7 +237,10 @@ export class PostgresStore implements Store {
        SELECT value FROM added UNION ALL SELECT value FROM ${this.s}.meta WHERE name = 'pool'`,
       [record],
     );
-    return row!.value;
+    if (row) return row.value;
+    // Another host's record committed while this statement waited on it: newer than the statement's snapshot, so
+    // neither half saw it. A new statement does.
+    return (await this.pool())!;
   }
 
   /**
@@ -320,7 +323,10 @@ export class PostgresStore implements Store {
    * runs `work`, stores the revision it ends at with the change log's retention, and tells watchers (NOTIFY is
    * delivered at commit, to every host's LISTEN connection, this process's included).
    */
-  private transaction<T>(work: (client: PgClient, base: { revision: number; compacted: number }) => Promise<{ outcome: T; revision: number }>): Promise<T> {
+  private transaction<T>(
+    work: (client: PgClient, base: { revision: number; compacted: number }) => Promise<{ outcome: T; revision: number }>,
+    options: { replayable?: boolean } = {},
+  ): Promise<T> {
     return this.db.transaction(async (client) => {
       const { rows } = await client.query<{ revision: number; compacted: number }>(`SELECT value AS revision, compacted FROM ${this.s}.revision WHERE id = 1 FOR UPDATE`);
       const base = rows[0]!;
@@ -332,7 +338,7 @@ export class PostgresStore implements Store {
         await client.query('SELECT pg_notify($1, $2)', [this.channel, String(revision)]);
       }
       return outcome;
-    });
+    }, options);
   }
 
   /** One chunk of writes inside the caller's transaction (sqlite.ts's applyChunk, in PostgreSQL's terms). */

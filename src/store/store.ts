@@ -55,7 +55,7 @@ export interface Store {
   applyWriteStream(chunks: AsyncIterable<Write[]>, now: number, floor?: () => number): Promise<StreamOutcome>;
   /** Deletes every key starting with `prefix` ('' = all) in one transaction and one revision. */
   deletePrefix(prefix: string, now: number): Promise<PrefixDeleteOutcome>;
-  /** Removes keys whose expiry has passed (a bounded number) as `expire` changes; resolves to how many went. */
+  /** Removes keys whose expiry has passed (a bounded number) as `expire` changes at one new revision; resolves to 1 if any went, else 0. */
   expireDue(now: number): Promise<number>;
 
   /** The oldest pending invalidations, and the pool record read with them. */
@@ -114,7 +114,7 @@ export interface WriteOutcome {
   owed: PendingInvalidation[];
   /** The pool record's text as the write transaction saw it. */
   pool: string | null;
-  /** The database revision after the transaction. */
+  /** The database revision after the writes (expired rows purged by the same transaction may take one more). */
   revision: number;
 }
 
