@@ -52,7 +52,9 @@ export class PostgresStore implements Store {
     const timeout = options.connectTimeoutMs ?? 5000;
     const db = PgConnection.create(url, { connectTimeoutMs: timeout, lockTimeoutMs: timeout });
     try {
-      const [namespaceId, offset] = await Promise.all([initialiseSchema(db, schema), db.clockOffset()]);
+      // One after the other: together they would open two connections, and a connection costs more than a query.
+      const namespaceId = await initialiseSchema(db, schema);
+      const offset = await db.clockOffset();
       const store = new PostgresStore(db, schema, namespaceId, options.historyRevisions ?? HISTORY_REVISIONS, offset);
       store.clockTimer = setInterval(() => void db.clockOffset().then((next) => (store.clockOffsetMs = next), () => undefined), CLOCK_REFRESH_MS);
       store.clockTimer.unref();
