@@ -513,9 +513,11 @@ describe.each(kinds)('%s store', (kind) => {
       }
       expect(pages.map((page) => page.length)).toEqual([3, 1]);
       expect(pages.flat().sort(byteOrder)).toEqual(['p/1', 'p/2', 'p/3', 'p/\u{10ffff}']);
+      // The expired row goes as the expiry it is, at the same revision: a watcher of p/3 sees its EXPIRE.
       expect(brief(await changesOf(store, { prefix: 'p' }, 100, { revision: 7, key: AFTER_EVERY_KEY }))).toEqual([
         [8, 'p/1', 'delete', null],
         [8, 'p/2', 'delete', null],
+        [8, 'p/3', 'expire', null],
         [8, 'p/\u{10ffff}', 'delete', null],
       ]);
       expect((await scanAll(store, '', 10, NOW + 10)).map((e) => e.key)).toEqual(['p', 'p0', 'q/1']);
@@ -529,6 +531,17 @@ describe.each(kinds)('%s store', (kind) => {
       expect(all.owed!.lastId - all.owed!.firstId + 1).toBe(3);
       expect(all.owed!.firstId).toBeGreaterThan(lastId);
       expect(await store.countLive('', NOW + 10)).toBe(0);
+    });
+
+    test('a prefix holding only expired rows: count 0, but the expiries are recorded at a revision of their own', async () => {
+      const store = await kind.open();
+      await store.applyWrites([set('e/1', 'a', { expiresAt: NOW + 5 }), set('f', 'b')], NOW);
+      expect(await store.deletePrefix('e/', NOW + 10)).toMatchObject({ count: 0, revision: 3 });
+      expect(brief(await changesOf(store, { prefix: 'e/' }))).toEqual([
+        [1, 'e/1', 'put', 'a'],
+        [3, 'e/1', 'expire', null],
+      ]);
+      expect(await store.deletePrefix('e/', NOW + 10)).toMatchObject({ count: 0, revision: 3, owed: null });
     });
 
     test('a prefix ending in U+10FFFF or U+FFFF removes exactly its keys', async () => {

@@ -172,15 +172,20 @@ export class PostgresStore implements Store {
     return this.transaction(async (client, base) => {
       const [range, params] = keyRange(prefix, 1);
       const n = params.length;
-      const { rows } = await client.query<{ pool: string | null; live: number }>(
-        `SELECT (SELECT value FROM ${this.s}.meta WHERE name = 'pool') AS pool, (SELECT count(*) FROM ${this.s}.entries WHERE ${range} AND ${live(n + 1)}) AS live`,
+      const { rows } = await client.query<{ pool: string | null; live: number; expired: number }>(
+        `SELECT (SELECT value FROM ${this.s}.meta WHERE name = 'pool') AS pool,
+           (SELECT count(*) FROM ${this.s}.entries WHERE ${range} AND ${live(n + 1)}) AS live,
+           (SELECT count(*) FROM ${this.s}.entries WHERE ${range} AND NOT ${live(n + 1)}) AS expired`,
         [...params, now],
       );
       const count = rows[0]?.live ?? 0;
-      const revision = count > 0 ? base.revision + 1 : base.revision;
-      if (count > 0) {
+      // Expired rows not purged yet go too, as the expiries they are (a watcher of such a key sees its EXPIRE).
+      const expired = rows[0]?.expired ?? 0;
+      const revision = count + expired > 0 ? base.revision + 1 : base.revision;
+      if (count + expired > 0) {
         await client.query(
-          `INSERT INTO ${this.s}.changes (revision, key, type) SELECT $${n + 2}, key, ${CHANGE_TYPE_CODE.delete} FROM ${this.s}.entries WHERE ${range} AND ${live(n + 1)}`,
+          `INSERT INTO ${this.s}.changes (revision, key, type)
+           SELECT $${n + 2}, key, CASE WHEN ${live(n + 1)} THEN ${CHANGE_TYPE_CODE.delete} ELSE ${CHANGE_TYPE_CODE.expire} END FROM ${this.s}.entries WHERE ${range}`,
           [...params, now, revision],
         );
       }

@@ -297,13 +297,17 @@ export class SqliteStore implements Store {
   deletePrefix(prefix: string, now: number): Promise<PrefixDeleteOutcome> {
     return this.transaction(async (base) => {
       const [range, params] = keyRange(prefix);
-      const state = await this.db.get<{ pool: string | null; live: number }>(
-        `SELECT (${POOL_QUERY}) AS pool, (SELECT count(*) FROM entries WHERE ${range} AND ${LIVE}) AS live`,
-        [...params, now],
+      const state = await this.db.get<{ pool: string | null; live: number; expired: number }>(
+        `SELECT (${POOL_QUERY}) AS pool, (SELECT count(*) FROM entries WHERE ${range} AND ${LIVE}) AS live,
+           (SELECT count(*) FROM entries WHERE ${range} AND NOT ${LIVE}) AS expired`,
+        [...params, now, ...params, now],
       );
       const count = state?.live ?? 0;
-      const revision = count > 0 ? base.revision + 1 : base.revision;
+      // Expired rows not purged yet go too, as the expiries they are (a watcher of such a key sees its EXPIRE).
+      const expired = state?.expired ?? 0;
+      const revision = count + expired > 0 ? base.revision + 1 : base.revision;
       if (count > 0) await recordRemovals(this.db, revision, 'delete', `${range} AND ${LIVE}`, [...params, now]);
+      if (expired > 0) await recordRemovals(this.db, revision, 'expire', `${range} AND NOT ${LIVE}`, [...params, now]);
       const { lastID, changes } = await this.db.run(`INSERT INTO outbox (key) SELECT key FROM entries WHERE ${range}`, params);
       await this.db.run(`DELETE FROM entries WHERE ${range}`, params);
       const owed = changes > 0 ? { firstId: lastID - changes + 1, lastId: lastID } : null;
