@@ -7,6 +7,8 @@
  * (`?schema=t_<n>`, as a user would write it) on one server per test file, started at first use (isPostgres(kind)
  * gives its server, for restarts).
  * `kind.openAgain(store)` opens a second instance on the same database (another process or host).
+ * `kind.location()` names a fresh, empty database as a user gives it to `--db` / `TBASE_DB` (for tests that spawn
+ * the bin), without opening it.
  * Every store opened is closed after its test (closing it earlier is fine); the server is stopped and the temp
  * files removed after the file. Call storeKinds() once, at the top level of the test file: it registers those hooks.
  */
@@ -27,6 +29,8 @@ export interface StoreKind {
   open(options?: StoreOptions): Promise<Store>;
   /** A second instance on `store`'s database, with the same options. */
   openAgain(store: Store): Promise<Store>;
+  /** A fresh database's `--db` / `TBASE_DB` text (a new temp file path, or the server's URL with a new schema); nothing is opened. */
+  location(): Promise<string>;
   /** The name, so `%s` in a test title prints it. */
   toString(): string;
 }
@@ -66,6 +70,7 @@ export function storeKinds(): StoreKind[] {
     };
     return store;
   };
+  const withSchema = (url: string) => `${url}${url.includes('?') ? '&' : '?'}schema=t_${++schemas}`;
   const openAgain = (store: Store): Promise<Store> => {
     const again = reopen.get(store);
     if (!again) throw new Error('openAgain: this store was not opened by storeKinds()');
@@ -80,6 +85,7 @@ export function storeKinds(): StoreKind[] {
       return track(await again(), again);
     },
     openAgain,
+    location: async () => tempDbPath(),
     toString: () => 'sqlite',
   };
 
@@ -91,12 +97,13 @@ export function storeKinds(): StoreKind[] {
       return postgres.openAt((await postgres.server()).url, options);
     },
     async openAt(url, options = {}) {
-      const location = parseLocation(`${url}${url.includes('?') ? '&' : '?'}schema=t_${++schemas}`);
+      const location = parseLocation(withSchema(url));
       if (location.kind !== 'postgres') throw new Error(`not a PostgreSQL URL: ${url}`);
       const again = () => PostgresStore.open(location.url, location.schema, options);
       return track(await again(), again);
     },
     openAgain,
+    location: async () => withSchema((await postgres.server()).url),
     toString: () => 'postgres',
   };
 

@@ -97,13 +97,14 @@ export async function stopAll(servers: ServerProcess[]): Promise<void> {
 }
 
 /**
- * One server for the whole test file: started before its tests, stopped (and temp folders removed) after them.
- * The result reads the running server.
+ * One server for the whole test file (or the describe block it is called in): started before its tests, stopped
+ * (and temp folders removed) after them. `options` may be a function, called at the start, for options that need
+ * awaiting (a database made first). The result reads the running server.
  */
-export function serverForFile(options: StartOptions = {}): () => ServerProcess {
+export function serverForFile(options: StartOptions | (() => Promise<StartOptions>) = {}): () => ServerProcess {
   let server: ServerProcess | undefined;
   beforeAll(async () => {
-    server = await startServer(options);
+    server = await startServer(typeof options === 'function' ? await options() : options);
   });
   afterAll(async () => {
     if (server) await stopAll([server]);

@@ -1,32 +1,23 @@
 /**
- * The cache-aside policy against real memcached and real SQLite. A thin double around the real cache forces the
- * interleavings that matter (a fill held back while a writer commits, a tombstone evicted, an outage) on demand.
+ * The cache-aside policy against real memcached and each real store (SQLite and PostgreSQL). A thin double around
+ * the real cache forces the interleavings that matter (a fill held back while a writer commits, a tombstone
+ * evicted, an outage) on demand.
  */
 import { CacheError } from '../../src/errors.js';
 import { CacheAsideStore, COPY_HEADER_BYTES } from '../../src/store/cache-aside.js';
 import { cacheKey } from '../../src/store/cache.js';
 import { MemcachePool } from '../../src/store/memcache.js';
 import { ControlledCache } from '../helpers/controlled-cache.js';
-import { SqliteStore } from '../../src/store/sqlite.js';
-import { removeTempDirs, tempDbPath, testServers } from '../helpers/temp.js';
+import { storeKinds } from '../helpers/stores.js';
+import { testServers } from '../helpers/temp.js';
 
 interface Setup {
   policy: CacheAsideStore;
   cache: ControlledCache;
   faults: CacheError[];
-  path: string;
 }
 
 const opened: CacheAsideStore[] = [];
-
-async function setup(path = tempDbPath(), now: () => number = Date.now): Promise<Setup> {
-  const store = await SqliteStore.open(path, 2000);
-  const cache = new ControlledCache(new MemcachePool([testServers()], { timeoutMs: 500, retryAfterMs: 0 }));
-  const faults: CacheError[] = [];
-  const policy = new CacheAsideStore(store, cache, { now, onCacheFault: (e) => faults.push(e) });
-  opened.push(policy);
-  return { policy, cache, faults, path };
-}
 
 /** What memcached holds for a key, read straight from it. */
 async function rawCopy(s: Setup, key: string): Promise<string | null> {
@@ -37,13 +28,22 @@ async function rawCopy(s: Setup, key: string): Promise<string | null> {
 
 const text = async (p: Promise<{ entry?: { value: Buffer } }>) => (await p).entry?.value.toString();
 
-afterAll(async () => {
-  for (const policy of opened) await policy.close().catch(() => undefined);
-  removeTempDirs();
+afterEach(async () => {
+  for (const policy of opened.splice(0)) await policy.close().catch(() => undefined);
 });
 
-describe('CacheAsideStore', () => {
-  test('a miss reads SQLite and fills the cache; the next read is a hit', async () => {
+describe.each(storeKinds())('CacheAsideStore (%s store)', (kind) => {
+  /** A policy over a fresh database, or over `same`'s database (as another process would open it). */
+  async function setup(same?: Setup, now: () => number = Date.now): Promise<Setup> {
+    const store = same ? await kind.openAgain(same.policy.store) : await kind.open();
+    const cache = new ControlledCache(new MemcachePool([testServers()], { timeoutMs: 500, retryAfterMs: 0 }));
+    const faults: CacheError[] = [];
+    const policy = new CacheAsideStore(store, cache, { now, onCacheFault: (e) => faults.push(e) });
+    opened.push(policy);
+    return { policy, cache, faults };
+  }
+
+  test('a miss reads the store and fills the cache; the next read is a hit', async () => {
     const s = await setup();
     await s.policy.set('k', Buffer.from('v1'), null);
     expect(await s.policy.get('k')).toMatchObject({ source: 'store' });
@@ -71,11 +71,11 @@ describe('CacheAsideStore', () => {
 
   test('stale fill race: a reader that read the old row before a write cannot put it back', async () => {
     const reader = await setup();
-    const writer = await setup(reader.path);
+    const writer = await setup(reader);
     await writer.policy.set('k', Buffer.from('old'), null);
     await writer.policy.set('k', Buffer.from('old'), null); // an overwrite, so the next write owes a tombstone
     const held = reader.cache.holdNextAdd();
-    const read = reader.policy.get('k'); // misses, reads "old" from SQLite, then waits before its add
+    const read = reader.policy.get('k'); // misses, reads "old" from the store, then waits before its add
     await held.reached;
     await writer.policy.set('k', Buffer.from('new'), null); // commits and tombstones
     held.release();
@@ -88,7 +88,7 @@ describe('CacheAsideStore', () => {
 
   test('validation: when the tombstone is gone (evicted), the fill is checked and dropped with a tombstone', async () => {
     const reader = await setup();
-    const writer = await setup(reader.path);
+    const writer = await setup(reader);
     await writer.policy.set('k', Buffer.from('old'), null);
     const held = reader.cache.holdNextAdd();
     const read = reader.policy.get('k');
@@ -111,7 +111,7 @@ describe('CacheAsideStore', () => {
     expect(first.faults.length).toBeGreaterThan(0);
     expect((await first.policy.store.pendingInvalidations(10)).pending).toHaveLength(1);
     expect(await rawCopy(first, 'k')).toBe('v1'); // the stale copy is still in memcached…
-    const second = await setup(first.path); // …another process, with memcached reachable
+    const second = await setup(first); // …another process, with memcached reachable
     const read = await second.policy.get('k');
     expect(read.entry?.value.toString()).toBe('v2'); // …never serves it
     expect((await second.policy.store.pendingInvalidations(10)).pending).toEqual([]);
@@ -143,7 +143,7 @@ describe('CacheAsideStore', () => {
     s.cache.down = true;
     await s.policy.delete('k'); // tombstone lost: copy v1 remains
     s.cache.down = false;
-    const other = await setup(s.path);
+    const other = await setup(s);
     other.cache.down = true; // keep the replay from happening before the insert
     await other.policy.set('k', Buffer.from('v2'), null); // a fresh insert, but the outbox has k
     other.cache.down = false;
@@ -154,7 +154,7 @@ describe('CacheAsideStore', () => {
     const cached = await setup();
     await cached.policy.set('k', Buffer.from('v1'), null);
     await cached.policy.get('k');
-    const store = await SqliteStore.open(cached.path, 2000);
+    const store = await kind.openAgain(cached.policy.store);
     const uncached = new CacheAsideStore(store, null, { now: Date.now, onCacheFault: () => undefined });
     opened.push(uncached);
     await uncached.set('k', Buffer.from('v2'), null);
@@ -172,7 +172,7 @@ describe('CacheAsideStore', () => {
     expect(await text(b.policy.get('shared'))).toBe('from b');
   });
 
-  test('values too large for memcached are served from SQLite and leave no older copy behind', async () => {
+  test('values too large for memcached are served from the store and leave no older copy behind', async () => {
     const s = await setup();
     await s.policy.set('big', Buffer.from('small'), null);
     await s.policy.get('big');
@@ -187,7 +187,7 @@ describe('CacheAsideStore', () => {
 
   test('a cached copy is never served after its key expires', async () => {
     let now = Date.now();
-    const s = await setup(tempDbPath(), () => now);
+    const s = await setup(undefined, () => now);
     await s.policy.set('k', Buffer.from('v'), now + 5000);
     await s.policy.get('k');
     expect((await s.policy.get('k')).source).toBe('cache');
@@ -195,7 +195,7 @@ describe('CacheAsideStore', () => {
     expect((await s.policy.get('k')).entry).toBeUndefined();
   });
 
-  test('stats combine SQLite counts with cache state and the shared hit/miss counters', async () => {
+  test('stats combine the store counts with cache state and the shared hit/miss counters', async () => {
     const s = await setup();
     await s.policy.set('k', Buffer.from('v'), null);
     await s.policy.get('k');
