@@ -6,7 +6,7 @@
  */
 import { watch, type FSWatcher } from 'node:fs';
 import type { SqliteStore } from './sqlite.js';
-import type { ChangeSource } from './store.js';
+import { ChangeListeners } from './listeners.js';
 
 /** The fallback poll: how late a change can be seen when the WAL watch tells nothing. */
 const POLL_MS = 250;
@@ -16,8 +16,7 @@ const POLL_MS = 250;
  */
 const RECHECK_AFTER_MS = [3, 15, 60];
 
-export class SqliteNotifier implements ChangeSource {
-  private readonly listeners = new Set<() => void>();
+export class SqliteNotifier extends ChangeListeners {
   private version: number | null = null;
   private poller: NodeJS.Timeout | null = null;
   private walWatcher: FSWatcher | null = null;
@@ -26,19 +25,11 @@ export class SqliteNotifier implements ChangeSource {
   private again = false;
   private readonly rechecks = new Set<NodeJS.Timeout>();
 
-  constructor(private readonly store: SqliteStore) {}
-
-  /** `listener` runs after any change may have been committed; the result unsubscribes. */
-  subscribe(listener: () => void): () => void {
-    this.listeners.add(listener);
-    if (this.listeners.size === 1) this.start();
-    return () => {
-      this.listeners.delete(listener);
-      if (this.listeners.size === 0) this.stop();
-    };
+  constructor(private readonly store: SqliteStore) {
+    super();
   }
 
-  private start(): void {
+  protected start(): void {
     this.store.onCommit = () => this.notify();
     void this.check();
     // Not unref'd: while anyone listens (a `watch`), the process must stay up even with nothing else to do.
@@ -63,7 +54,7 @@ export class SqliteNotifier implements ChangeSource {
     }
   }
 
-  private stop(): void {
+  protected stop(): void {
     this.store.onCommit = undefined;
     for (const timer of this.rechecks) clearTimeout(timer);
     this.rechecks.clear();
@@ -95,9 +86,5 @@ export class SqliteNotifier implements ChangeSource {
         void this.check();
       }
     }
-  }
-
-  private notify(): void {
-    for (const listener of [...this.listeners]) listener();
   }
 }

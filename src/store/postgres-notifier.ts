@@ -7,7 +7,7 @@
  */
 import type pg from 'pg';
 import type { PgConnection } from './postgres-connection.js';
-import type { ChangeSource } from './store.js';
+import { ChangeListeners } from './listeners.js';
 
 /** Reconnection waits: doubling from the first, capped at the last. */
 const RETRY_FIRST_MS = 50;
@@ -15,8 +15,7 @@ const RETRY_MAX_MS = 2000;
 /** A poll while the connection is up, in case a notification is ever lost on the way (it should not be). */
 const POLL_MS = 5000;
 
-export class PostgresNotifier implements ChangeSource {
-  private readonly listeners = new Set<() => void>();
+export class PostgresNotifier extends ChangeListeners {
   private client: pg.Client | null = null;
   private retry: NodeJS.Timeout | null = null;
   private poller: NodeJS.Timeout | null = null;
@@ -26,18 +25,11 @@ export class PostgresNotifier implements ChangeSource {
     private readonly db: PgConnection,
     /** The channel: one per namespace, so schemas sharing a database do not wake each other's watchers. */
     private readonly channel: string,
-  ) {}
-
-  subscribe(listener: () => void): () => void {
-    this.listeners.add(listener);
-    if (this.listeners.size === 1) this.start();
-    return () => {
-      this.listeners.delete(listener);
-      if (this.listeners.size === 0) this.stop();
-    };
+  ) {
+    super();
   }
 
-  private start(): void {
+  protected start(): void {
     void this.connect();
     // Not unref'd: while anyone listens (a `watch`), the process must stay up even with nothing else to do.
     this.poller = setInterval(() => this.notify(), POLL_MS);
@@ -52,7 +44,7 @@ export class PostgresNotifier implements ChangeSource {
       client.end().catch(() => undefined);
       this.retry = setTimeout(() => {
         this.retry = null;
-        if (this.listeners.size > 0) void this.connect();
+        if (this.listening) void this.connect();
       }, this.retryMs);
       this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
     };
@@ -70,7 +62,7 @@ export class PostgresNotifier implements ChangeSource {
     }
   }
 
-  private stop(): void {
+  protected stop(): void {
     if (this.retry) clearTimeout(this.retry);
     if (this.poller) clearInterval(this.poller);
     this.retry = null;
@@ -78,9 +70,5 @@ export class PostgresNotifier implements ChangeSource {
     const client = this.client;
     this.client = null;
     client?.end().catch(() => undefined);
-  }
-
-  private notify(): void {
-    for (const listener of [...this.listeners]) listener();
   }
 }

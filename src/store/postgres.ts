@@ -13,7 +13,7 @@ import { PgConnection, type PgClient, type PgParam } from './postgres-connection
 import { PostgresNotifier } from './postgres-notifier.js';
 import { initialiseSchema } from './postgres-schema.js';
 import type { ChangePage, PendingInvalidation, PrefixDeleteOutcome, Store, StoreStats, StreamOutcome, WriteOutcome } from './store.js';
-import { keyStates, planChunk } from './write-plan.js';
+import { applyImport, keyStates, planChunk } from './write-plan.js';
 import { isLive, needsValues, type Entry, type Write } from './writes.js';
 
 /** Expired rows removed per write transaction, as in sqlite.ts. */
@@ -136,34 +136,20 @@ export class PostgresStore implements Store {
 
   applyWriteStream(chunks: AsyncIterable<Write[]>, now: number, floor: () => number = () => 0): Promise<StreamOutcome> {
     return this.transaction(async (client, base) => {
-      const total: StreamOutcome = { writes: 0, existed: 0, owed: [], pool: null, revision: 0 };
-      const start = base.revision;
-      let revision = start + 1;
-      let changed = false;
-      for await (const writes of chunks) {
-        const outcome = await this.applyChunk(client, writes, now, revision, start);
-        total.pool = outcome.pool;
-        total.writes += writes.length;
-        for (const result of outcome.results) {
-          if (result.status !== 'applied') continue;
-          changed = true;
-          if (result.existed) total.existed++;
-        }
-        for (const item of outcome.owed) total.owed.push(item);
-      }
-      // As in sqlite.ts: an export from a database further on moves the import above its revision.
-      const above = floor();
-      if (changed && above >= revision) {
-        const moved = above + 1;
-        for (const table of ['entries', 'changes']) {
-          await client.query(
-            `UPDATE ${this.s}.${table} SET revision = $1, create_revision = CASE WHEN create_revision = $2 THEN $1 ELSE create_revision END WHERE revision = $2`,
-            [moved, revision],
-          );
-        }
-        revision = moved;
-      }
-      total.revision = changed ? revision : Math.max(start, above);
+      const total = await applyImport(
+        chunks,
+        base.revision,
+        floor,
+        (writes, revision) => this.applyChunk(client, writes, now, revision, base.revision),
+        async (from, to) => {
+          for (const table of ['entries', 'changes']) {
+            await client.query(
+              `UPDATE ${this.s}.${table} SET revision = $1, create_revision = CASE WHEN create_revision = $2 THEN $1 ELSE create_revision END WHERE revision = $2`,
+              [to, from],
+            );
+          }
+        },
+      );
       return { outcome: total, revision: await this.purgeExpired(client, now, total.revision) };
     }, { replayable: false }); // the source is read as the import goes: a second run would find it spent
   }

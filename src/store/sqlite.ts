@@ -16,7 +16,7 @@ import { commitRevision, HISTORY_SCHEMA, readChanges, recordChanges, recordRemov
 import { HISTORY_REVISIONS, removalChange, type KeySelector } from './changes.js';
 import { SqliteNotifier } from './notifier.js';
 import { LOCKS_SCHEMA, releaseLease, renewLease, takeLease, type Acquired, type Lease } from './locks.js';
-import { keyStates, planChunk } from './write-plan.js';
+import { applyImport, keyStates, planChunk } from './write-plan.js';
 import type { ChangePage, PendingInvalidation, PrefixDeleteOutcome, Store, StoreStats, StreamOutcome, WriteOutcome } from './store.js';
 
 /**
@@ -259,31 +259,17 @@ export class SqliteStore implements Store {
    */
   applyWriteStream(chunks: AsyncIterable<Write[]>, now: number, floor: () => number = () => 0): Promise<StreamOutcome> {
     return this.transaction(async (base) => {
-      const total: StreamOutcome = { writes: 0, existed: 0, owed: [], pool: null, revision: 0 };
-      const start = base.revision;
-      let revision = start + 1;
-      let changed = false;
-      for await (const writes of chunks) {
-        const outcome = await this.applyChunk(writes, now, revision, start);
-        total.pool = outcome.pool;
-        total.writes += writes.length;
-        for (const result of outcome.results) {
-          if (result.status !== 'applied') continue;
-          changed = true;
-          if (result.existed) total.existed++;
-        }
-        for (const item of outcome.owed) total.owed.push(item);
-      }
-      // The entries went in at start+1; an export from a database further on moves them above its revision.
-      const above = floor();
-      if (changed && above >= revision) {
-        const moved = above + 1;
-        for (const table of ['entries', 'changes']) {
-          await this.db.run(`UPDATE ${table} SET revision = ?, create_revision = CASE WHEN create_revision = ? THEN ? ELSE create_revision END WHERE revision = ?`, [moved, revision, moved, revision]);
-        }
-        revision = moved;
-      }
-      total.revision = changed ? revision : Math.max(start, above);
+      const total = await applyImport(
+        chunks,
+        base.revision,
+        floor,
+        (writes, revision) => this.applyChunk(writes, now, revision, base.revision),
+        async (from, to) => {
+          for (const table of ['entries', 'changes']) {
+            await this.db.run(`UPDATE ${table} SET revision = ?, create_revision = CASE WHEN create_revision = ? THEN ? ELSE create_revision END WHERE revision = ?`, [to, from, to, from]);
+          }
+        },
+      );
       return { outcome: total, revision: await this.purgeExpired(now, total.revision) };
     });
   }

@@ -5,6 +5,7 @@
  * states: the change log rows and the keys that owe a cache invalidation (the outbox).
  */
 import { putChange, removalChange, type Change } from './changes.js';
+import type { StreamOutcome, WriteOutcome } from './store.js';
 import { applyWrite, type Entry, type Write, type WriteResult } from './writes.js';
 
 /** What a store knows of one key of its chunk, read under the write lock. */
@@ -90,4 +91,41 @@ export function planChunk(writes: Write[], byKey: Map<string, KeyState>, now: nu
     if (keyState.hadRow || keyState.pending) owedKeys.push(key);
   });
   return { results, revision, upserts, deletes, owedKeys, changes, copied };
+}
+
+/**
+ * An import, in the caller's transaction: every chunk of the source applied at ONE revision, `start` + 1, as the
+ * chunks arrive (memory holds one). `floor()`, asked once the source is read, is a revision the import must end
+ * above (the exported database's, so revisions never go backwards across export and import): the rows written at
+ * start + 1 are then moved there by `renumber(from, to)`, the store's SQL. Resolves to the totals, with the
+ * revision the database is at after the import (the import's own when it changed anything).
+ */
+export async function applyImport(
+  chunks: AsyncIterable<Write[]>,
+  start: number,
+  floor: () => number,
+  applyChunk: (writes: Write[], revision: number) => Promise<WriteOutcome>,
+  renumber: (from: number, to: number) => Promise<void>,
+): Promise<StreamOutcome> {
+  const total: StreamOutcome = { writes: 0, existed: 0, owed: [], pool: null, revision: 0 };
+  let revision = start + 1;
+  let changed = false;
+  for await (const writes of chunks) {
+    const outcome = await applyChunk(writes, revision);
+    total.pool = outcome.pool;
+    total.writes += writes.length;
+    for (const result of outcome.results) {
+      if (result.status !== 'applied') continue;
+      changed = true;
+      if (result.existed) total.existed++;
+    }
+    for (const item of outcome.owed) total.owed.push(item);
+  }
+  const above = floor();
+  if (changed && above >= revision) {
+    await renumber(revision, above + 1);
+    revision = above + 1;
+  }
+  total.revision = changed ? revision : Math.max(start, above);
+  return total;
 }
