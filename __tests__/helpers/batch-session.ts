@@ -8,8 +8,8 @@ export class BatchSession {
   err = '';
   private readonly exited: Promise<number | null>;
 
-  constructor(args: string[], env: Record<string, string>) {
-    this.child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
+  constructor(args: string[], env: Record<string, string>, options: { cwd?: string } = {}) {
+    this.child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, cwd: options.cwd });
     this.child.stdout.on('data', (c: Buffer) => (this.out += c.toString()));
     this.child.stderr.on('data', (c: Buffer) => (this.err += c.toString()));
     this.exited = new Promise((resolve) => this.child.on('close', resolve));

@@ -8,6 +8,9 @@
  *  - BatchClient: one long-lived `tbase --json batch -`, fed one line at a time (next line only after the answer).
  *  - OneShotClient: one `tbase --json <command…>` process per operation.
  *  - A BatchClient may run under `unshare --net` (no route to memcached at all, same SQLite file).
+ *  - The database is a SQLite path or a postgres:// URL (`--db` takes both); a Target may also give every process
+ *    an environment and working folder of its own (a "host": HOME, XDG_DATA_HOME, cwd), and pass the memcached
+ *    pool there (TBASE_SERVERS) instead of as a flag.
  * Faults: SIGSTOP/SIGCONT memcached, kill and restart it on its port, flush_all, SIGKILL a batch client mid-call.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -86,27 +89,34 @@ export function toOutput(input: Input, answer: Answer): Output {
 export interface Recorded {
   op: Operation;
   source?: 'cache' | 'store';
+  /** The answer's error code, when it failed ('storage' is exit 3). */
+  error?: string;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Processes.
 
 export interface Target {
+  /** A SQLite file path or a postgres:// URL (`--db`). */
   db: string;
-  /** memcached address, host:port */
-  servers: string;
+  /** memcached address(es), host:port[,…], passed as `--servers`; omitted: the process's env says (TBASE_SERVERS in `env`). */
+  servers?: string;
+  /** Added to every process's environment (after the outside's tbase variables are removed). */
+  env?: Record<string, string>;
+  /** Every process's working folder. */
+  cwd?: string;
 }
 
 /** Global flags every process gets. */
 function tbaseArgs(target: Target): string[] {
-  return ['--json', '--db', target.db, '--servers', target.servers];
+  return ['--json', '--db', target.db, ...(target.servers === undefined ? [] : ['--servers', target.servers])];
 }
 
-function childEnv(): NodeJS.ProcessEnv {
+function childEnv(target: Target): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  // Nothing from the outside may switch the cache off or point it elsewhere: flags say it all.
+  // Nothing from the outside may switch the cache off or point it elsewhere: flags (and the target's env) say it all.
   for (const name of ['NO_COLOR', 'FORCE_COLOR', 'TBASE_NO_CACHE', 'TBASE_DB', 'TBASE_SERVERS', 'MEMCACHE_SERVERS', 'TBASE_CACHE_TIMEOUT_MS']) delete env[name];
-  return env;
+  return { ...env, ...target.env };
 }
 
 /** Whether `unshare --net` can start a process here (it needs root or user namespaces). */
@@ -149,7 +159,7 @@ export class BatchClient {
   ) {
     const argv = [process.execPath, BIN, ...tbaseArgs(target), 'batch', '-'];
     const [command, ...args] = [...prefix, ...argv];
-    this.child = spawn(command!, args, { env: childEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn(command!, args, { env: childEnv(target), cwd: target.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stdin.on('error', () => undefined); // EPIPE after a kill: the close handler settles the call
     this.child.stdout.on('data', (chunk: Buffer) => this.onData(chunk, performance.now()));
     this.child.stderr.on('data', (chunk: Buffer) => (this.stderrTail = (this.stderrTail + chunk.toString()).slice(-STDERR_TAIL)));
@@ -243,6 +253,7 @@ export class BatchClient {
     pending.resolve({
       op: { client: this.name, key: pending.key, call: pending.call, ret: at, input: pending.input, output: toOutput(pending.input, answer) },
       source: answer.source,
+      error: answer.error,
     });
   }
 }
@@ -263,7 +274,7 @@ export class OneShotClient {
 
   run(key: string, input: Input): Promise<Recorded> {
     const call = performance.now();
-    const child = spawn(process.execPath, [BIN, ...tbaseArgs(this.target), ...commandWords(key, input)], { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...tbaseArgs(this.target), ...commandWords(key, input)], { env: childEnv(this.target), cwd: this.target.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     this.running.add(child);
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -287,7 +298,7 @@ export class OneShotClient {
           // No answer at all (a crash): whether the write happened is unknown, but it ended by `ret`.
           return resolve({ op: { client: this.name, key, call, ret, input, output: { kind: 'error' } } });
         }
-        resolve({ op: { client: this.name, key, call, ret, input, output: toOutput(input, answer) }, source: answer.source });
+        resolve({ op: { client: this.name, key, call, ret, input, output: toOutput(input, answer) }, source: answer.source, error: answer.error });
       }),
     );
   }
@@ -395,10 +406,13 @@ export function remember(memory: Memory, { op }: Recorded): void {
 export class History {
   readonly ops: Operation[] = [];
   hits = 0;
+  /** Calls answered with a storage error (exit 3): the store could not be reached or written. */
+  readonly storageErrors: Operation[] = [];
 
-  add({ op, source }: Recorded): void {
+  add({ op, source, error }: Recorded): void {
     this.ops.push(op);
     if (source === 'cache') this.hits++;
+    if (error === 'storage') this.storageErrors.push(op);
   }
 }
 

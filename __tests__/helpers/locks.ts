@@ -32,11 +32,11 @@ const pidFiles = new Set<string>();
  * Starts the built bin with piped stdout/stderr and no stdin. `exit` resolves on the process's exit, not on the
  * pipes' close: a CMD that outlives tbase holds them open. What arrived by then (plus a short drain) is kept.
  */
-export function startTbase(args: string[], env: Record<string, string>): Started {
+export function startTbase(args: string[], env: Record<string, string>, options: { cwd?: string } = {}): Started {
   const merged: Record<string, string | undefined> = { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, ...env };
   for (const [name, value] of Object.entries(merged)) if (value === undefined) delete merged[name];
   const startedAt = Date.now();
-  const child = spawn(process.execPath, [BIN, ...args], { env: merged as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], { env: merged as NodeJS.ProcessEnv, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   let stdout = '';
   let stderr = '';

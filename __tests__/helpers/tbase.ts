@@ -16,13 +16,15 @@ export interface RunOptions {
   stdin?: string | Buffer;
   env?: Record<string, string | undefined>;
   timeoutMs?: number;
+  /** Working folder (default: this process's). */
+  cwd?: string;
 }
 
 export function runTbase(args: string[], options: RunOptions = {}): Promise<RunResult> {
   const started = Date.now();
   const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, ...options.env };
   for (const [name, value] of Object.entries(env)) if (value === undefined) delete env[name];
-  const child = spawn(process.execPath, [BIN, ...args], { env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], { env: env as NodeJS.ProcessEnv, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));

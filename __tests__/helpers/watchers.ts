@@ -28,12 +28,12 @@ export class Watcher {
   constructor(
     readonly args: string[],
     env: Record<string, string>,
-    options: { read?: boolean } = {},
+    options: { read?: boolean; cwd?: string } = {},
   ) {
     const merged: Record<string, string | undefined> = { ...process.env, ...env };
     delete merged.NO_COLOR;
     delete merged.FORCE_COLOR;
-    this.child = spawn(process.execPath, [BIN, ...args], { env: merged as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [BIN, ...args], { env: merged as NodeJS.ProcessEnv, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(this);
     this.child.stderr!.on('data', (c: Buffer) => (this.stderr += c.toString('utf8')));
     if (options.read !== false) this.startReading();

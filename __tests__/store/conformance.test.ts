@@ -693,6 +693,9 @@ describe.each(kinds)('%s store', (kind) => {
     const held = await store.acquireLease('job', 'owner-b', 1000, NOW + 999);
     expect(held).toEqual({ taken: false, holder: { name: 'job', owner: 'owner-a', revision: 2, expiresAt: NOW + 1000 } });
     expect(await store.revision()).toBe(2);
+    // Asked again by its owner (an acquisition whose commit was never confirmed): the same lease, no new revision.
+    expect(await store.acquireLease('job', 'owner-a', 1000, NOW + 10)).toEqual(a);
+    expect(await store.revision()).toBe(2);
 
     expect(await store.renewLease({ ...a.lease, owner: 'owner-b' }, 1000, NOW + 500)).toBe(false);
     expect(await store.releaseLease({ ...a.lease, owner: 'owner-b' })).toBe(false);

@@ -1,7 +1,7 @@
-import type { CommandSpec } from './types.js';
+import type { CommandContext, CommandSpec } from './types.js';
 import { parseDuration, requireArg } from './args.js';
 import { runLocked } from '../lock/run-locked.js';
-import { UsageError } from '../errors.js';
+import { StoreUnavailableError, UsageError } from '../errors.js';
 
 export interface LockOptions {
   name: string;
@@ -38,7 +38,25 @@ export const lockCommand: CommandSpec<LockOptions> = {
     };
   },
   async run(ctx, options) {
-    const { store } = await ctx.store();
-    return { kind: 'ran', status: await runLocked(store, ctx.io, options, () => ctx.now()) };
+    // --wait also covers a store that cannot be reached yet (PostgreSQL restarting): the wait starts now.
+    const started = Date.now();
+    const { store } = await openWithin(ctx, options.waitMs);
+    const waitMs = Math.max(0, options.waitMs - (Date.now() - started));
+    return { kind: 'ran', status: await runLocked(store, ctx.io, { ...options, waitMs }, () => ctx.now()) };
   },
 };
+
+/** The store, tried again every RETRY_MS while it cannot be reached, for up to `waitMs`. */
+async function openWithin(ctx: CommandContext, waitMs: number) {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return await ctx.store();
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError) || Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(RETRY_MS, deadline - Date.now())));
+    }
+  }
+}
+
+const RETRY_MS = 250;

@@ -15,7 +15,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:os';
-import { LockHeldError, UsageError } from '../errors.js';
+import { LockHeldError, StoreUnavailableError, UsageError } from '../errors.js';
 import type { IO } from '../io.js';
 import type { Lease } from '../store/locks.js';
 import type { Store } from '../store/store.js';
@@ -88,12 +88,22 @@ export async function runLocked(store: Store, io: IO | undefined, run: LockRun, 
   }
 }
 
-/** Takes the lease, waiting up to waitMs for a holder to let go (or for its lease to run out). */
+/**
+ * Takes the lease, waiting up to waitMs for a holder to let go (or for its lease to run out). A store that cannot
+ * be reached for a moment (PostgreSQL restarting) is waited for too, within the same waitMs.
+ */
 async function acquire(store: Store, run: LockRun, now: () => number): Promise<Lease> {
   const owner = randomBytes(12).toString('hex');
   const deadline = now() + run.waitMs;
   for (;;) {
-    const outcome = await store.acquireLease(run.name, owner, run.ttlMs, now());
+    const outcome = await store.acquireLease(run.name, owner, run.ttlMs, now()).catch((error: unknown) => {
+      if (error instanceof StoreUnavailableError && now() < deadline) return null;
+      throw error;
+    });
+    if (outcome === null) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(RETRY_MS, Math.max(0, deadline - now()))));
+      continue;
+    }
     if (outcome.taken) return outcome.lease;
     const left = deadline - now();
     if (left <= 0) throw new LockHeldError(run.name, outcome.holder.revision, outcome.holder.expiresAt - now());

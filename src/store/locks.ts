@@ -24,10 +24,16 @@ export interface Lease {
 
 export type Acquired = { taken: true; lease: Lease } | { taken: false; holder: Lease };
 
-/** Takes the lease at `revision` when nobody holds it (or the holder's lease ran out). */
+/**
+ * Takes the lease at `revision` when nobody holds it (or the holder's lease ran out). A lease `owner` holds
+ * already is answered as taken: an acquisition whose commit was never confirmed (the connection broke during
+ * COMMIT) is simply asked again with the same owner.
+ */
 export async function takeLease(db: SqliteConnection, name: string, owner: string, ttlMs: number, now: number, revision: number): Promise<Acquired> {
   const held = await db.get<{ owner: string; revision: number; expires_at: number }>('SELECT owner, revision, expires_at FROM locks WHERE name = ?', [name]);
-  if (held && held.expires_at > now) return { taken: false, holder: { name, owner: held.owner, revision: held.revision, expiresAt: held.expires_at } };
+  const holder = held && held.expires_at > now ? { name, owner: held.owner, revision: held.revision, expiresAt: held.expires_at } : null;
+  if (holder?.owner === owner) return { taken: true, lease: holder };
+  if (holder) return { taken: false, holder };
   const lease = { name, owner, revision, expiresAt: now + ttlMs };
   await db.run(
     'INSERT INTO locks (name, owner, revision, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, revision = excluded.revision, expires_at = excluded.expires_at',

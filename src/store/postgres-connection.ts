@@ -113,7 +113,7 @@ export class PgConnection {
         client?.release(broken ? (error as Error) : undefined);
         const failed = broken && isConnectionFailure(error);
         if (failed && !committing && attempt < 2 && options.replayable !== false) continue;
-        if (failed && committing) throw new StorageError(`PostgreSQL at ${this.shown} went away during a commit: the write may or may not have been applied (${describe(error)})`, { cause: error });
+        if (failed && committing) throw new StoreUnavailableError(`PostgreSQL at ${this.shown} went away during a commit: the write may or may not have been applied (${describe(error)})`, { cause: error });
         throw broken || error instanceof pg.DatabaseError ? this.storageError(error) : error;
       }
     }

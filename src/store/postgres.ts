@@ -280,9 +280,10 @@ export class PostgresStore implements Store {
     return this.transaction<Acquired>(async (client, base) => {
       const { rows } = await client.query<{ owner: string; revision: number; expires_at: number }>(`SELECT owner, revision, expires_at FROM ${this.s}.locks WHERE name = $1`, [bytes(name)]);
       const held = rows[0];
-      if (held && held.expires_at > now) {
-        return { outcome: { taken: false, holder: { name, owner: held.owner, revision: held.revision, expiresAt: held.expires_at } }, revision: base.revision };
-      }
+      const holder = held && held.expires_at > now ? { name, owner: held.owner, revision: held.revision, expiresAt: held.expires_at } : null;
+      // Ours already: an acquisition whose COMMIT was never confirmed, asked again (locks.ts, takeLease).
+      if (holder?.owner === owner) return { outcome: { taken: true, lease: holder }, revision: base.revision };
+      if (holder) return { outcome: { taken: false, holder }, revision: base.revision };
       const lease: Lease = { name, owner, revision: base.revision + 1, expiresAt: now + ttlMs };
       await client.query(
         `INSERT INTO ${this.s}.locks (name, owner, revision, expires_at) VALUES ($1, $2, $3, $4)

@@ -360,7 +360,8 @@ export class SqliteStore implements Store {
   acquireLease(name: string, owner: string, ttlMs: number, now: number): Promise<Acquired> {
     return this.transaction(async (base) => {
       const outcome = await takeLease(this.db, name, owner, ttlMs, now, base.revision + 1);
-      return { outcome, revision: outcome.taken ? base.revision + 1 : base.revision };
+      // A new lease takes the next revision; one the owner held already (asked again) takes none.
+      return { outcome, revision: outcome.taken && outcome.lease.revision > base.revision ? outcome.lease.revision : base.revision };
     });
   }
 
