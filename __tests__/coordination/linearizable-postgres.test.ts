@@ -30,7 +30,8 @@ import {
   Workload,
   type Target,
 } from '../helpers/history-clients.js';
-import { checkHistory, type CheckResult, type Operation } from '../helpers/linearizability.js';
+import type { CheckResult, Operation } from '../helpers/linearizability.js';
+import { cleanupAfterAll, expectPlantedStaleReadRejected, readBackAndCheck, revisionGaps } from '../helpers/history-probes.js';
 import { startMemcached, type MemcachedServer } from '../helpers/memcached.js';
 import { postgresAvailable, startPostgres, type PostgresServer } from '../helpers/postgres.js';
 import { runTbase } from '../helpers/tbase.js';
@@ -159,11 +160,7 @@ interface Recording {
   runMs: number;
 }
 
-const cleanup: (() => unknown)[] = [];
-afterAll(async () => {
-  for (const step of cleanup.splice(0).reverse()) await step();
-  removeTempDirs();
-});
+const cleanup = cleanupAfterAll(removeTempDirs);
 
 let recording: Promise<Recording> | undefined;
 const scenario = () => (recording ??= record());
@@ -171,8 +168,8 @@ const scenario = () => (recording ??= record());
 async function record(): Promise<Recording> {
   const [postgres, a, b] = await Promise.all([startPostgres({ settings: { fsync: 'off' } }), startMemcached(), startMemcached()]);
   const memcached = [a, b];
-  cleanup.push(() => postgres.stop());
-  cleanup.push(() => Promise.all(memcached.map((server) => server.stop())));
+  cleanup(() => postgres.stop());
+  cleanup(() => Promise.all(memcached.map((server) => server.stop())));
   const servers = `${a.address},${b.address}`;
 
   const hosts = ['h1', 'h2', 'h3', 'h4', 'h5', 'h6'].map((name) => makeHost(name, postgres.url, servers));
@@ -185,12 +182,12 @@ async function record(): Promise<Recording> {
   const history = new History();
   const workload = new Workload(HOT_KEYS, QUIET_KEY, performance.now());
   const oneShots = [new OneShotClient('oneshot-h5', hosts[4]!.target), new OneShotClient('oneshot-h6', hosts[5]!.target)];
-  cleanup.push(() => oneShots.forEach((client) => client.killAll()));
+  cleanup(() => oneShots.forEach((client) => client.killAll()));
   history.add(await oneShots[0]!.run(QUIET_KEY, { f: 'set', value: '0' }));
 
   const seats = hosts.slice(0, 4).map((host) => new BatchSeat(`batch-${host.name}`, host.target));
   const faults = new PgFaults(postgres, memcached, seats, oneShots);
-  cleanup.push(() => seats.forEach((seat) => seat.kill()));
+  cleanup(() => seats.forEach((seat) => seat.kill()));
 
   const started = performance.now();
   const deadline = started + RUN_MS;
@@ -201,14 +198,9 @@ async function record(): Promise<Recording> {
   ]);
   const runMs = Math.round(performance.now() - started);
 
-  // After the storm, with both memcached servers up: a fresh process reads every key once more. A stale copy that
-  // survived in memcached would be served here.
+  // After the storm, with both memcached servers up.
   if (faults.dead) await faults.inject('mc-revive');
-  for (const key of workload.keys) history.add(await oneShots[0]!.run(key, { f: 'get' }));
-
-  const checkStarted = performance.now();
-  const result = checkHistory(history.ops);
-  const checkMs = Math.round(performance.now() - checkStarted);
+  const { result, checkMs } = await readBackAndCheck(history, oneShots[0]!, workload.keys);
   return {
     history: history.ops,
     hits: history.hits,
@@ -315,53 +307,12 @@ maybe(
   'the checker rejects a stale read planted in that history',
   async () => {
     const { history, result } = await scenario();
-    const plant = staleRead(history);
-    expect(plant).toBeDefined();
-    const { key, op } = plant!;
-    expect(result.failures.filter((f) => f.key === key)).toEqual([]);
-    const planted = checkHistory([...history, op]);
-    expect(planted.ok).toBe(false);
-    expect(planted.failures.map((f) => f.key)).toContain(key);
+    expectPlantedStaleReadRejected(history, result, [...HOT_KEYS, QUIET_KEY]);
   },
   RUN_MS + 60_000,
 );
 
-/** A get after the key's last certain write returned, answering the value-write before it (as in linearizable.test.ts). */
-function staleRead(history: Operation[]): { key: string; op: Operation } | undefined {
-  for (const key of [...HOT_KEYS, QUIET_KEY]) {
-    const writes = history
-      .filter((op) => op.key === key && op.ret !== null && op.output?.kind === 'written')
-      .sort((a, b) => revisionOf(a) - revisionOf(b));
-    const last = writes[writes.length - 1];
-    const previous = writes.slice(0, -1).reverse().find((op) => valueWritten(op) !== null);
-    if (!last || !previous) continue;
-    const call = last.ret! + 1;
-    return {
-      key,
-      op: { client: 'planted', key, call, ret: call + 1, input: { f: 'get' }, output: { kind: 'value', value: valueWritten(previous)!, revision: revisionOf(previous) } },
-    };
-  }
-  return undefined;
-}
-
-/** How many revisions below the highest seen no answer carried. */
-function revisionGaps(history: Operation[]): number {
-  const seen = new Set(history.filter((op) => op.output?.kind === 'written').map(revisionOf));
-  return seen.size === 0 ? 0 : Math.max(...seen) - seen.size;
-}
-
 /** The host a client ran on: 'batch-h2#3' and 'oneshot-h5' name theirs last. */
 function hostOf(client: string): string | undefined {
   return /-(h\d+)(#\d+)?$/.exec(client)?.[1];
-}
-
-function revisionOf(op: Operation): number {
-  return (op.output as { revision: number }).revision;
-}
-
-function valueWritten(op: Operation): string | null {
-  const { input, output } = op;
-  if (input.f === 'delete' || input.f === 'delete-if-revision') return null;
-  if (input.f === 'incr') return output?.kind === 'written' ? (output.value ?? null) : null;
-  return 'value' in input ? input.value : null;
 }

@@ -28,7 +28,8 @@ import {
   Workload,
   type FaultKind,
 } from '../helpers/history-clients.js';
-import { checkHistory, type CheckResult, type Operation } from '../helpers/linearizability.js';
+import type { CheckResult, Operation } from '../helpers/linearizability.js';
+import { cleanupAfterAll, expectPlantedStaleReadRejected, readBackAndCheck, revisionGaps } from '../helpers/history-probes.js';
 import { startMemcached } from '../helpers/memcached.js';
 import { removeTempDirs, tempDbPath } from '../helpers/temp.js';
 
@@ -47,11 +48,7 @@ interface Recording {
 }
 
 // Everything started, so afterAll can stop it whatever happened.
-const cleanup: (() => unknown)[] = [];
-afterAll(async () => {
-  for (const step of cleanup.splice(0).reverse()) await step();
-  removeTempDirs();
-});
+const cleanup = cleanupAfterAll(removeTempDirs);
 
 let recording: Promise<Recording> | undefined;
 /** Both tests look at the same run (the second one only reads its history). */
@@ -65,7 +62,7 @@ async function record(): Promise<Recording> {
   const workload = new Workload(HOT_KEYS, QUIET_KEY, performance.now());
 
   const oneShot = new OneShotClient('oneshot', target);
-  cleanup.push(() => oneShot.killAll());
+  cleanup(() => oneShot.killAll());
   // One command first, so the database (and its memcached pool record) exists before everyone races to it.
   history.add(await oneShot.run(QUIET_KEY, { f: 'set', value: '0' }));
 
@@ -74,7 +71,7 @@ async function record(): Promise<Recording> {
   if (partitioned) seats.push(new BatchSeat('nomc', target, ['unshare', '--net', '--']));
   else console.warn('linearizable: `unshare --net` does not work here (needs root or user namespaces): running without the client that cannot reach memcached');
   const faults = new Faults(memcached, seats.slice(0, 4));
-  cleanup.push(async () => {
+  cleanup(async () => {
     for (const seat of seats) seat.kill();
     faults.resume();
     await faults.memcached.stop();
@@ -87,13 +84,8 @@ async function record(): Promise<Recording> {
     faults.run(deadline),
   ]);
 
-  // After the storm, with memcached up: a fresh process reads every key once more. A stale copy that
-  // survived in memcached would be served here.
-  for (const key of workload.keys) history.add(await oneShot.run(key, { f: 'get' }));
-
-  const started = performance.now();
-  const result = checkHistory(history.ops);
-  const checkMs = Math.round(performance.now() - started);
+  // After the storm, with memcached up.
+  const { result, checkMs } = await readBackAndCheck(history, oneShot, workload.keys);
   return {
     history: history.ops,
     hits: history.hits,
@@ -166,54 +158,7 @@ test(
   'the checker rejects a stale read planted in that history',
   async () => {
     const { history, result } = await scenario();
-    const plant = staleRead(history);
-    expect(plant).toBeDefined();
-    const { key, op } = plant!;
-    // The key passed without the plant (asserted above too, but this test must not depend on that one's outcome).
-    expect(result.failures.filter((f) => f.key === key)).toEqual([]);
-
-    const planted = checkHistory([...history, op]);
-    expect(planted.ok).toBe(false);
-    expect(planted.failures.map((f) => f.key)).toContain(key);
+    expectPlantedStaleReadRejected(history, result, [...HOT_KEYS, QUIET_KEY]);
   },
   RUN_MS + 180_000,
 );
-
-/**
- * A get called after the key's last write (highest revision) returned, answering the value and revision of the
- * value-write before it: revisions only grow, so no linearization allows it, whatever the unknown calls did.
- */
-function staleRead(history: Operation[]): { key: string; op: Operation } | undefined {
-  for (const key of [...HOT_KEYS, QUIET_KEY]) {
-    const writes = history
-      .filter((op) => op.key === key && op.ret !== null && op.output?.kind === 'written')
-      .sort((a, b) => revisionOf(a) - revisionOf(b));
-    const last = writes[writes.length - 1];
-    const previous = writes.slice(0, -1).reverse().find((op) => valueWritten(op) !== null);
-    if (!last || !previous) continue;
-    const call = last.ret! + 1;
-    return {
-      key,
-      op: { client: 'planted', key, call, ret: call + 1, input: { f: 'get' }, output: { kind: 'value', value: valueWritten(previous)!, revision: revisionOf(previous) } },
-    };
-  }
-  return undefined;
-}
-
-/** How many revisions below the highest seen no answer carried. */
-function revisionGaps(history: Operation[]): number {
-  const seen = new Set(history.filter((op) => op.output?.kind === 'written').map(revisionOf));
-  return seen.size === 0 ? 0 : Math.max(...seen) - seen.size;
-}
-
-function revisionOf(op: Operation): number {
-  return (op.output as { revision: number }).revision;
-}
-
-/** The value a certain write left, or null for a delete. */
-function valueWritten(op: Operation): string | null {
-  const { input, output } = op;
-  if (input.f === 'delete' || input.f === 'delete-if-revision') return null;
-  if (input.f === 'incr') return output?.kind === 'written' ? (output.value ?? null) : null;
-  return 'value' in input ? input.value : null;
-}
