@@ -5,6 +5,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { startMemcached, type MemcachedServer } from '../helpers/memcached.js';
+import { postgresAvailable, startPostgres, type PostgresServer } from '../helpers/postgres.js';
 import { runTbase } from '../helpers/tbase.js';
 import { removeTempDirs, tempDbPath, tempDir, testServers } from '../helpers/temp.js';
 import { TmuxSession } from '../repl/tmux.js';
@@ -230,4 +231,32 @@ test('memcached going away shows in the prompt, and the REPL recovers by itself 
   expect(await session.run('stats')).toMatch(/^cache {2,}up$/m);
   session.press('C-d');
   expect(await session.exitStatus()).toBe(0);
+});
+
+const describePg = postgresAvailable() ? describe : describe.skip;
+
+describePg('on PostgreSQL', () => {
+  let postgres: PostgresServer | undefined;
+  afterAll(async () => {
+    await postgres?.stop();
+  });
+
+  test('the banner hides the password; a restart of PostgreSQL costs at most one failed command, and the session goes on', async () => {
+    postgres = await startPostgres();
+    const url = postgres.url.replace('postgres@', 'postgres:hunter2@') + '?schema=repl';
+    const session = repl(url, join(tempDir(), 'history'));
+    const banner = await session.waitForPrompt();
+    expect(banner).toContain(`database  postgres://postgres@127.0.0.1:${postgres.port}/tbase?schema=repl (0 keys)`);
+    expect(await session.run('set k v')).toMatch(/^OK \(revision 1\)\n/);
+
+    await postgres.restart();
+    // The pooled connection died with the old server: the command is retried on a new one, or fails once (exit 3).
+    const first = await session.run('get k');
+    expect(first).toMatch(/^(v\n\(\d+(\.\d)? ms · cache \w+\)|tbase: error: PostgreSQL at postgres:\/\/postgres@127\.0\.0\.1:\d+\/tbase: .+)$/);
+    expect(await session.run('set k v2')).toMatch(/^OK \(revision 2\)\n/);
+    expect(await session.run('get k')).toMatch(/^v2\n/);
+    expect(session.screen()).not.toContain('hunter2');
+    session.press('C-d');
+    expect(await session.exitStatus()).toBe(0);
+  }, 60000);
 });
