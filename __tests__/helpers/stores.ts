@@ -11,6 +11,7 @@
  * the bin), without opening it.
  * Every store opened is closed after its test (closing it earlier is fine); the server is stopped and the temp
  * files removed after the file. Call storeKinds() once, at the top level of the test file: it registers those hooks.
+ * `openLocation(db)` opens the store such a `--db` text names (to seed or inspect what the bin wrote); its caller closes it.
  */
 import { parseLocation } from '../../src/store/location.js';
 import { PostgresStore, type PostgresOptions } from '../../src/store/postgres.js';
@@ -49,6 +50,14 @@ export interface PostgresKind extends StoreKind {
 
 /** A busy SQLite file makes writers wait this long before SQLITE_BUSY (the tests run writers side by side). */
 const BUSY_TIMEOUT_MS = 10_000;
+
+/** The store a `--db` / `TBASE_DB` text names (e.g. one from `kind.location()`), as the bin opens it; the caller closes it. */
+export async function openLocation(db: string, options: StoreOptions = {}): Promise<Store> {
+  const location = parseLocation(db);
+  return location.kind === 'postgres'
+    ? PostgresStore.open(location.url, location.schema, options)
+    : SqliteStore.open(location.path, BUSY_TIMEOUT_MS, options);
+}
 
 /**
  * SQLite, and PostgreSQL when it is installed (locally the PostgreSQL tests skip themselves; CI's global setup
