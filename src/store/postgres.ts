@@ -22,6 +22,8 @@ const PURGE_BATCH = 100;
 const KEYS_PER_READ = 10_000;
 const ROWS_PER_WRITE = 5_000;
 const BYTES_PER_WRITE = 16 * 1024 * 1024;
+/** An import of at least this many entries refreshes the table's statistics before it commits. */
+const ANALYZE_AFTER_WRITES = 10_000;
 /** How often a long-running process measures PostgreSQL's clock again. */
 const CLOCK_REFRESH_MS = 5 * 60_000;
 
@@ -92,15 +94,22 @@ export class PostgresStore implements Store {
   }
 
   async scan(prefix: string, afterKey: string, limit: number, now: number, withValues = true): Promise<{ entries: Entry[]; done: boolean }> {
-    // A later page starts after the last key seen (which has the prefix), so one lower bound serves both cases.
-    const [upper, bound] = upperBound(prefix, 2);
-    const [range, params]: [string, PgParam[]] = afterKey === '' ? keyRange(prefix, 1) : [`key > $1${upper}`, [bytes(afterKey), ...bound]];
-    const n = params.length;
+    // ONE lower bound and the first key past the prefix ends the range, as in sqlite.ts: with an upper bound too,
+    // PostgreSQL estimates the range from its statistics, which after a bulk load say "a few hundred rows", and
+    // then reads the whole rest of the range and sorts it for every page (measured: 22-40 ms a 256-key page,
+    // 15 s to list 150 000 keys). A later page's bound is the last key seen, which starts with the prefix.
+    const [bound, from] = afterKey === '' ? ['>=', prefix] : ['>', afterKey];
     const rows = await this.db.query<EntryRow>(
-      `SELECT ${withValues ? ENTRY_COLUMNS : KEY_ONLY_COLUMNS} FROM ${this.s}.entries WHERE ${range} AND ${live(n + 1)} ORDER BY key LIMIT $${n + 2}`,
-      [...params, now, limit],
+      `SELECT ${withValues ? ENTRY_COLUMNS : KEY_ONLY_COLUMNS} FROM ${this.s}.entries WHERE key ${bound} $1 AND ${live(2)} ORDER BY key LIMIT $3`,
+      [bytes(from), now, limit],
     );
-    return { entries: rows.map(toEntry), done: rows.length < limit };
+    const entries: Entry[] = [];
+    for (const row of rows) {
+      const entry = toEntry(row);
+      if (!entry.key.startsWith(prefix)) return { entries, done: true };
+      entries.push(entry);
+    }
+    return { entries, done: rows.length < limit };
   }
 
   async countLive(prefix: string, now: number): Promise<number> {
@@ -150,6 +159,9 @@ export class PostgresStore implements Store {
           }
         },
       );
+      // A big load leaves the table's statistics far behind until autovacuum's next analyze; plans for key
+      // ranges (counts, prefix deletes) read them. Fresh ones cost ~0.1 s here, against seconds of the import.
+      if (total.writes >= ANALYZE_AFTER_WRITES) await client.query(`ANALYZE ${this.s}.entries`);
       return { outcome: total, revision: await this.purgeExpired(client, now, total.revision) };
     }, { replayable: false }); // the source is read as the import goes: a second run would find it spent
   }
