@@ -31,7 +31,13 @@ test('the one-shot path imports no Inquirer package; the REPL loop does, and is 
   expect([...packages].filter((p) => p.startsWith('@inquirer'))).toEqual([]);
   expect([...modules].filter((m) => m.includes('/repl/'))).toEqual([]);
   expect(readFileSync(resolve(SRC, 'cli.ts'), 'utf8')).toMatch(/await import\('\.\/repl\/loop\.js'\)/);
-  expect(packages.has('sqlite3')).toBe(true); // the walk does see the entry's real imports
+  // The stores load when a command opens one (store/open.ts), SQLite's or PostgreSQL's, never both.
+  expect(packages.has('sqlite3') || packages.has('pg')).toBe(false);
+  const opener = readFileSync(resolve(SRC, 'store/open.ts'), 'utf8');
+  expect(opener).toMatch(/await import\('\.\/sqlite\.js'\)/);
+  expect(opener).toMatch(/await import\('\.\/postgres\.js'\)/);
+  expect(reachable(resolve(SRC, 'store/sqlite.ts')).packages.has('sqlite3')).toBe(true); // the walk sees real imports
+  expect(reachable(resolve(SRC, 'store/sqlite.ts')).packages.has('pg')).toBe(false);
   // memjs (and node:net) load while SQLite opens, not at start (README, "Start-up").
   expect(packages.has('memjs')).toBe(false);
   expect(readFileSync(resolve(SRC, 'context.ts'), 'utf8')).toMatch(/await import\('\.\/store\/memcache\.js'\)/);
