@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isPostgres, storeKinds } from '../helpers/stores.js';
-import { BIN, runTbase, type RunOptions } from '../helpers/tbase.js';
+import { BIN, expectSentPrefix, killBatchMidway, runTbase, type RunOptions } from '../helpers/tbase.js';
 import { tempDir, testServers } from '../helpers/temp.js';
 
 const ENTRIES = 150_000;
@@ -63,34 +63,13 @@ describe.each(storeKinds())('%s store', (kind) => {
   if (isPostgres(kind)) {
     test('kill -9 mid-batch: every answered command is kept, and what is there is exactly a prefix of the input', async () => {
       const env = { TBASE_DB: await kind.location(), TBASE_SERVERS: testServers() };
-      const child = spawn(process.execPath, [BIN], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'ignore'] });
-      let answered = 0;
-      child.stdout.on('data', (chunk: Buffer) => {
-        answered += chunk.toString().split('\n').length - 1;
-      });
-      child.stdin.on('error', () => undefined);
-      const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-      let next = 0;
-      // Feed the batch until it has answered a good number of commands, then kill it without warning.
-      while (answered < 30_000) {
-        let text = '';
-        for (let i = 0; i < 2000; i++) text += `set key${String(next++).padStart(8, '0')} ${'v'.repeat(20)}${next}\n`;
-        if (!child.stdin.write(text)) await new Promise((resolve) => child.stdin.once('drain', resolve));
-      }
-      child.kill('SIGKILL');
-      await exited;
+      const fed = await killBatchMidway([], env);
 
       const list = await runTbase(['list', '--keys-only'], { env, timeoutMs: 60_000 });
       expect(list.code).toBe(0);
       const keys = list.out.split('\n').slice(0, -1);
-      // Every answered command was committed (answers follow commits), and what is there is a prefix: whole
-      // committed groups, in input order.
-      expect(keys.length).toBeGreaterThanOrEqual(answered);
-      expect(keys.length).toBeLessThanOrEqual(next);
-      keys.forEach((key, i) => {
-        if (key !== `key${String(i).padStart(8, '0')}`) throw new Error(`row ${i} is ${key}: not a prefix`);
-      });
-      console.log(`${kind}: kill -9 mid-batch after ${answered} answers: ${keys.length} of ${next} commands sent kept`);
+      expectSentPrefix(keys, fed);
+      console.log(`${kind}: kill -9 mid-batch after ${fed.answered} answers: ${keys.length} of ${fed.sent} commands sent kept`);
     }, 120_000);
   }
 });
