@@ -270,3 +270,8 @@ export function flushAll(port) {
     });
   });
 }
+
+/** A table row; `ratio` defaults to ours / baseline (the timed rows pass the median of their pairs' ratios). */
+export function row(id, name, ours, baselineName, baseline, unit, target, meets, ratio = ours / baseline) {
+  return { id, name, ours, baseline, baselineName, unit, ratio, target, met: meets ? meets(ratio) : null };
+}

@@ -14,14 +14,14 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startMemcached } from '../__tests__/helpers/memcached.mjs';
 import { startPostgres } from '../__tests__/helpers/postgres.mjs';
-import { alternate, check, flushAll, runProcess, sleep, table, writeLines } from './lib.js';
+import { alternate, check, flushAll, row, runProcess, sleep, table, writeLines } from './lib.js';
 
 const PSQL = process.env.PSQL ?? '/usr/bin/psql';
 const ROWS_PER_STATEMENT = 1000;
 
 /**
  * `b` carries what scripts/bench.js already has: N, RUNS, ONESHOT_RUNS, WINDOW, dir, node, bin, rawMemjs,
- * memcached, key(i), value(i), row(...), log, nodeFloor, and the files of `set` and `get` lines (setsFile, getsFile).
+ * memcached, key(i), value(i), log, nodeFloor, and the files of `set` and `get` lines (setsFile, getsFile).
  */
 export async function postgresRows(b) {
   const server = await startPostgres();
@@ -68,7 +68,7 @@ export async function postgresRows(b) {
         return b.N / run.seconds;
       },
     );
-    rows.push(b.row('11a', `PostgreSQL: batch ${b.N} \`set\`, throughput`, sets.ours, 'psql, same upserts (1000 a statement), 1 transaction', sets.baseline, 'ops/s', '–', null, sets.pairRatio));
+    rows.push(row('11a', `PostgreSQL: batch ${b.N} \`set\`, throughput`, sets.ours, 'psql, same upserts (1000 a statement), 1 transaction', sets.baseline, 'ops/s', '–', null, sets.pairRatio));
 
     // --- 11b, 11c: batch get cold vs psql bulk reads, hot vs raw memjs -----------------------------------------------
     const readsFile = join(b.dir, 'pg-reads.sql');
@@ -90,13 +90,13 @@ export async function postgresRows(b) {
       },
       async () => b.N / check(await psql(['-f', readsFile]), 'psql bulk reads', (r) => r.lines === b.N).seconds,
     );
-    rows.push(b.row('11b', `PostgreSQL: batch ${b.N} \`get\`, cache cold (fills), throughput`, cold.ours, 'psql, same keys by = ANY (1000 a statement)', cold.baseline, 'ops/s', '–', null, cold.pairRatio));
+    rows.push(row('11b', `PostgreSQL: batch ${b.N} \`get\`, cache cold (fills), throughput`, cold.ours, 'psql, same keys by = ANY (1000 a statement)', cold.baseline, 'ops/s', '–', null, cold.pairRatio));
     const hot = await alternate(
       b.RUNS,
       async () => b.N / check(await runProcess(b.node, tbase(loaded), { inputFile: b.getsFile }), 'tbase batch get (PostgreSQL, hot)', (r) => r.lines === b.N && r.last === lastValue).seconds,
       async () => b.N / check(await runProcess(b.node, [b.rawMemjs, b.memcached.address, keyPrefix, String(b.N), String(b.WINDOW)]), 'raw memjs', (r) => r.last === String(b.N)).seconds,
     );
-    rows.push(b.row('11c', `PostgreSQL: batch ${b.N} \`get\`, cache hot, throughput`, hot.ours, `raw memjs, same keys, ${b.WINDOW} in flight`, hot.baseline, 'ops/s', '–', null, hot.pairRatio));
+    rows.push(row('11c', `PostgreSQL: batch ${b.N} \`get\`, cache hot, throughput`, hot.ours, `raw memjs, same keys, ${b.WINDOW} in flight`, hot.baseline, 'ops/s', '–', null, hot.pairRatio));
 
     // --- 11d, 11e: one-shot get ------------------------------------------------------------------------------------
     check(await runProcess(b.node, tbase('oneshot', 'set', 'k', 'v')), 'tbase set k v (PostgreSQL)');
@@ -107,9 +107,9 @@ export async function postgresRows(b) {
     b.log(`PostgreSQL: one-shot get (hit, and --no-cache) and node -e 0, ${b.ONESHOT_RUNS} runs each`);
     const oneShot = (args) => async () => check(await runProcess(b.node, tbase('oneshot', ...args)), `tbase ${args.join(' ')}`, (r) => r.last === 'v').seconds * 1000;
     const hit = await alternate(b.ONESHOT_RUNS, oneShot(['get', 'k']), b.nodeFloor);
-    rows.push(b.row('11d', 'PostgreSQL: one-shot `get k` (cache hit), wall', hit.ours, 'node -e 0', hit.baseline, 'ms', '–', null, hit.pairRatio));
+    rows.push(row('11d', 'PostgreSQL: one-shot `get k` (cache hit), wall', hit.ours, 'node -e 0', hit.baseline, 'ms', '–', null, hit.pairRatio));
     const direct = await alternate(b.ONESHOT_RUNS, oneShot(['--no-cache', 'get', 'k']), b.nodeFloor);
-    rows.push(b.row('11e', 'PostgreSQL: one-shot `get k --no-cache` (from PostgreSQL), wall', direct.ours, 'node -e 0', direct.baseline, 'ms', '–', null, direct.pairRatio));
+    rows.push(row('11e', 'PostgreSQL: one-shot `get k --no-cache` (from PostgreSQL), wall', direct.ours, 'node -e 0', direct.baseline, 'ms', '–', null, direct.pairRatio));
     return { rows, version: spawnSync(PSQL, ['-X', '-A', '-t', '-d', server.url, '-c', 'SHOW server_version'], { encoding: 'utf8' }).stdout.trim() };
   } finally {
     await server.stop();
@@ -142,7 +142,6 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       memcached,
       key,
       value,
-      row: (id, name, ours, baselineName, baseline, unit, target, meets, ratio = ours / baseline) => ({ id, name, ours, baseline, baselineName, unit, ratio, target, met: meets ? meets(ratio) : null }),
       log: (text) => process.stderr.write(`bench: ${text}\n`),
       nodeFloor: async () => check(await runProcess(process.execPath, ['-e', '0']), 'node -e 0').seconds * 1000,
       setsFile,

@@ -42,7 +42,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startMemcached } from '../__tests__/helpers/memcached.mjs';
-import { alternate, check, flushAll, liveProcess, median, memoryOf, openEventStream, percentile, runProcess, sleep, table, until, writeLines } from '../bench/lib.js';
+import { alternate, check, flushAll, liveProcess, median, memoryOf, openEventStream, percentile, row, runProcess, sleep, table, until, writeLines } from '../bench/lib.js';
 import { postgresAvailable } from '../__tests__/helpers/postgres.mjs';
 import { postgresRows } from '../bench/postgres-rows.js';
 
@@ -462,7 +462,7 @@ try {
 
   // --- 11: the PostgreSQL store ------------------------------------------------------------------------------------
   if (postgresAvailable()) {
-    const pg = await postgresRows({ N, RUNS, ONESHOT_RUNS, WINDOW, dir, node, bin, rawMemjs, memcached, key, value, row, log, nodeFloor, setsFile, getsFile });
+    const pg = await postgresRows({ N, RUNS, ONESHOT_RUNS, WINDOW, dir, node, bin, rawMemjs, memcached, key, value, log, nodeFloor, setsFile, getsFile });
     rows.push(...pg.rows);
     extra.postgres = pg.version;
   } else log('rows 11: skipped, no PostgreSQL server binaries (Debian package postgresql)');
@@ -499,10 +499,6 @@ if (json) {
 
 // Helpers --------------------------------------------------------------------------------------------------------
 
-/** A table row; `ratio` defaults to ours / baseline (the timed rows pass the median of their pairs' ratios). */
-function row(id, name, ours, baselineName, baseline, unit, target, meets, ratio = ours / baseline) {
-  return { id, name, ours, baseline, baselineName, unit, ratio, target, met: meets ? meets(ratio) : null };
-}
 
 
 /** `keys` entries as a setup batch leaves them: key j written j-th, so at revision j + 1, version 1. */

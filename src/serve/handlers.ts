@@ -11,7 +11,7 @@ import { entryFields, revisionFields, ttlSeconds } from '../render.js';
 import type { CacheAsideStore } from '../store/cache-aside.js';
 import type { Condition, Entry } from '../store/writes.js';
 import { etagOf, JSON_TYPE, readBody, sendJson, write } from './http.js';
-import type { Handler, Request } from './router.js';
+import type { Handler } from './router.js';
 
 export interface ApiDeps {
   store: CacheAsideStore;

@@ -74,6 +74,14 @@ export function placementOf(key: string): string {
   return key.slice(0, dot) + key.slice(end);
 }
 
+/**
+ * A random namespace id for a new database (both stores make one with their schema): it prefixes every cache key,
+ * so databases sharing a memcached never see each other's copies.
+ */
+export function newNamespaceId(): string {
+  return crypto().randomBytes(12).toString('hex');
+}
+
 let loadedCrypto: typeof Crypto | undefined;
 /** node:crypto loads on first use: it costs a one-shot command several ms, and plain keys never need it. */
 function crypto(): typeof Crypto {

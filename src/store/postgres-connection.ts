@@ -42,14 +42,16 @@ const CONNECTION_CODES = new Set(['57P01', '57P02', '57P03', '08000', '08003', '
 export class PgConnection {
   private constructor(
     private readonly pool: Pg.Pool,
-    private readonly url: string,
+    /** The connection settings the pool was made with (a dedicated client takes the same). */
+    private readonly config: Pg.ClientConfig,
     /** The URL without its password, for messages. */
     readonly shown: string,
   ) {}
 
   static create(url: string, options: { connectTimeoutMs: number; lockTimeoutMs: number; max?: number }): PgConnection {
+    const config = connectionConfig(url);
     const pool = new pg.Pool({
-      ...connectionConfig(url),
+      ...config,
       max: options.max ?? 8,
       connectionTimeoutMillis: options.connectTimeoutMs,
       lock_timeout: options.lockTimeoutMs,
@@ -62,7 +64,7 @@ export class PgConnection {
     });
     // An idle connection that dies (PostgreSQL restarted) is dropped from the pool; the next query opens another.
     pool.on('error', () => undefined);
-    return new PgConnection(pool, url, redactUrl(url));
+    return new PgConnection(pool, config, redactUrl(url));
   }
 
   /** A read: one statement, retried once on a fresh connection when the connection failed (reads apply nothing). */
@@ -121,8 +123,7 @@ export class PgConnection {
 
   /** A connection of its own, outside the pool (LISTEN holds one for as long as anyone watches). */
   dedicatedClient(): Pg.Client {
-    const options = this.pool.options;
-    return new pg.Client({ ...connectionConfig(this.url), connectionTimeoutMillis: options.connectionTimeoutMillis, keepAlive: true, types: TYPES });
+    return new pg.Client({ ...this.config, connectionTimeoutMillis: this.pool.options.connectionTimeoutMillis, keepAlive: true, types: TYPES });
   }
 
   /**
@@ -138,8 +139,8 @@ export class PgConnection {
 
   storageError(error: unknown): StorageError {
     if (error instanceof StorageError) return error;
-    if (isConnectionFailure(error)) return new StoreUnavailableError(`PostgreSQL at ${this.shown}: ${describe(error)}`, { cause: error });
-    return new StorageError(`PostgreSQL at ${this.shown}: ${describe(error)}`, { cause: error });
+    const Kind = isConnectionFailure(error) ? StoreUnavailableError : StorageError;
+    return new Kind(`PostgreSQL at ${this.shown}: ${describe(error)}`, { cause: error });
   }
 
   close(): Promise<void> {

@@ -4,8 +4,8 @@
  * keys are bytea, so they compare as UTF-8 bytes (SQLite's order, whatever the database's collation) and may hold
  * any character, NUL included; and the outbox ids come from a bigserial (never reused, like AUTOINCREMENT).
  */
-import { randomBytes } from 'node:crypto';
 import { StorageError } from '../errors.js';
+import { newNamespaceId } from './cache.js';
 import type { PgConnection } from './postgres-connection.js';
 
 /** 1: entries, outbox, meta (namespace id, pool record), revision, changes, locks. */
@@ -59,7 +59,7 @@ export async function initialiseSchema(db: PgConnection, s: string): Promise<str
     await client.query(schemaSql(s));
     await client.query(`INSERT INTO ${s}.meta (name, value) VALUES ('schema_version', $1), ('namespace_id', $2) ON CONFLICT DO NOTHING`, [
       String(PG_SCHEMA_VERSION),
-      randomBytes(12).toString('hex'),
+      newNamespaceId(),
     ]);
   });
   const made = await readMeta(db, s);

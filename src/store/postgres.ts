@@ -13,6 +13,7 @@ import { PgConnection, type PgClient, type PgParam } from './postgres-connection
 import { PostgresNotifier } from './postgres-notifier.js';
 import { initialiseSchema } from './postgres-schema.js';
 import type { ChangePage, PendingInvalidation, PrefixDeleteOutcome, Store, StoreStats, StreamOutcome, WriteOutcome } from './store.js';
+import { slices } from './slices.js';
 import { applyImport, keyStates, planChunk } from './write-plan.js';
 import { isLive, needsValues, type Entry, type Write } from './writes.js';
 
@@ -255,14 +256,14 @@ export class PostgresStore implements Store {
    * takes that lock and reads the record, so no write commits on the old pool after this has.
    */
   changePool(next: (current: string | null) => string | null): Promise<{ before: string | null; after: string | null }> {
-    return this.db.transaction(async (client) => {
-      await client.query(`SELECT value FROM ${this.s}.revision WHERE id = 1 FOR UPDATE`);
+    return this.transaction(async (client, base) => {
       const { rows } = await client.query<{ value: string }>(`SELECT value FROM ${this.s}.meta WHERE name = 'pool'`);
       const before = rows[0]?.value ?? null;
       const after = next(before);
-      if (after === null) return { before, after: before };
-      await client.query(`INSERT INTO ${this.s}.meta (name, value) VALUES ('pool', $1) ON CONFLICT (name) DO UPDATE SET value = excluded.value`, [after]);
-      return { before, after };
+      if (after !== null) {
+        await client.query(`INSERT INTO ${this.s}.meta (name, value) VALUES ('pool', $1) ON CONFLICT (name) DO UPDATE SET value = excluded.value`, [after]);
+      }
+      return { outcome: { before, after: after ?? before }, revision: base.revision };
     });
   }
 
@@ -513,12 +514,6 @@ function upperBound(prefix: string, n: number): [string, PgParam[]] {
   const next = Buffer.from(end.subarray(0, length));
   next[length - 1]!++;
   return [` AND key < $${n}`, [next]];
-}
-
-function slices<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
 }
 
 /** Rows per statement, bounded in count and in value bytes (arrays travel as hex text: twice their size). */

@@ -4,11 +4,10 @@
  * (see cache-aside.ts for why it exists).
  * No printing here; every failure is a StorageError.
  */
-import type * as Crypto from 'node:crypto';
-import { createRequire } from 'node:module';
 import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { StorageError } from '../errors.js';
+import { newNamespaceId } from './cache.js';
 import { decodePoolRecord, encodePoolRecord } from './pool.js';
 import { SqliteConnection, type SqlParam } from './sqlite-driver.js';
 import { isLive, needsValues, type Entry, type Write } from './writes.js';
@@ -16,6 +15,7 @@ import { commitRevision, HISTORY_SCHEMA, readChanges, recordChanges, recordRemov
 import { HISTORY_REVISIONS, removalChange, type KeySelector } from './changes.js';
 import { SqliteNotifier } from './notifier.js';
 import { LOCKS_SCHEMA, releaseLease, renewLease, takeLease, type Acquired, type Lease } from './locks.js';
+import { slices } from './slices.js';
 import { applyImport, keyStates, planChunk } from './write-plan.js';
 import type { ChangePage, PendingInvalidation, PrefixDeleteOutcome, Store, StoreStats, StreamOutcome, WriteOutcome } from './store.js';
 
@@ -550,12 +550,6 @@ function marks(n: number): string {
   return new Array<string>(n).fill('?').join(',');
 }
 
-function slices<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
-
 interface EntryRow {
   key: string;
   value: Buffer | string;
@@ -621,11 +615,6 @@ function statOrUndefined(path: string) {
     if (code === 'ENOTDIR') throw new StorageError(`cannot open database ${JSON.stringify(path)}: a parent of it is not a folder`);
     throw new StorageError(`cannot open database ${JSON.stringify(path)}: ${(error as Error).message}`, { cause: error });
   }
-}
-
-/** A random namespace id; node:crypto loads only here (new databases), not on every start (README, "Start-up"). */
-function newNamespaceId(): string {
-  return (createRequire(import.meta.url)('node:crypto') as typeof Crypto).randomBytes(12).toString('hex');
 }
 
 /**
