@@ -5,19 +5,29 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { MAX_VALUE_BYTES, parseDuration, parseKey, parseRevision } from '../commands/args.js';
-import { writeOne } from '../commands/write-result.js';
+import { answerOf } from '../commands/write-result.js';
 import { NotFoundError, UsageError } from '../errors.js';
 import { entryFields, revisionFields, ttlSeconds } from '../render.js';
-import type { CacheAsideStore } from '../store/cache-aside.js';
-import type { Condition, Entry } from '../store/writes.js';
+import type { CacheAsideStore, Lookup } from '../store/cache-aside.js';
+import type { Condition, Entry, Write, WriteResult } from '../store/writes.js';
 import { etagOf, JSON_TYPE, readBody, sendJson, write } from './http.js';
 import type { Handler } from './router.js';
+import { Rounds, type RoundLimits } from './rounds.js';
+
+/**
+ * Round sizes (rounds.ts): a read round is one pipelined memcached round and one bulk SQLite read, a write round
+ * one transaction. A request waits behind a running round for 2 ms at most before a second round starts beside it.
+ */
+const READ_ROUNDS: RoundLimits = { maxItems: 256, maxWaitMs: 2, maxConcurrent: 4, retryAlone: true };
+const WRITE_ROUNDS: RoundLimits = { maxItems: 128, maxWaitMs: 2, maxConcurrent: 2, retryAlone: false };
 
 export interface ApiDeps {
   store: CacheAsideStore;
   now: () => number;
   dbPath: string;
   maxBodyBytes?: number;
+  /** Override the round limits (tests force rounds of one, or long waits, to tell coalescing apart). */
+  rounds?: { reads?: Partial<RoundLimits>; writes?: Partial<RoundLimits> };
 }
 
 export interface Api {
@@ -28,13 +38,20 @@ export interface Api {
   delete: Handler;
 }
 
-export function createApi({ store, now, dbPath, maxBodyBytes = MAX_VALUE_BYTES }: ApiDeps): Api {
+export function createApi({ store, now, dbPath, maxBodyBytes = MAX_VALUE_BYTES, rounds = {} }: ApiDeps): Api {
+  // Concurrent GETs share read rounds, concurrent PUTs and DELETEs share one transaction (rounds.ts).
+  const reads = new Rounds<string, Lookup>((keys) => store.getMany(keys), { ...READ_ROUNDS, ...rounds.reads });
+  const writes = new Rounds<Write, WriteResult>((batch) => store.write(batch), { ...WRITE_ROUNDS, ...rounds.writes });
   return {
-    /** Up as long as SQLite answers; `status` says `degraded` while memcached is down (reads fall back). */
+    /**
+     * Up as long as SQLite answers; `status` says `degraded` while memcached is down (reads fall back).
+     * `rounds` shows how much coalescing happened: requests answered and the rounds they took.
+     */
     async health({ res }) {
       const stats = await store.stats();
       const status = stats.cache === 'down' || stats.cache === 'unknown' ? 'degraded' : 'ok';
-      sendJson(res, 200, { ok: true, status, database: dbPath, ...stats });
+      const roundCounts = { reads: { ...reads.counts }, writes: { ...writes.counts } };
+      sendJson(res, 200, { ok: true, status, database: dbPath, ...stats, rounds: roundCounts });
     },
 
     /** `{"ok":true,"command":"list","entries":[…]}` written entry by entry: one page in memory at a time. */
@@ -73,7 +90,7 @@ export function createApi({ store, now, dbPath, maxBodyBytes = MAX_VALUE_BYTES }
       const key = parseKey(rawKey, 'GET /keys/{key}');
       const format = query.get('format') ?? 'raw';
       if (format !== 'raw' && format !== 'json') throw new UsageError(`bad format ${JSON.stringify(format)}: use raw or json`);
-      const { entry, source } = await store.get(key);
+      const { entry, source } = await reads.submit(key);
       if (!entry) throw new NotFoundError(key);
       const etag = etagOf(entry.revision);
       if (matchesAny(req.headers['if-none-match'], etag)) return void res.writeHead(304, { etag, 'cache-control': 'no-store' }).end();
@@ -102,7 +119,9 @@ export function createApi({ store, now, dbPath, maxBodyBytes = MAX_VALUE_BYTES }
       const condition = conditionOf(req);
       const value = await readBody(req, res, maxBodyBytes);
       const expiresAt = ttl === null ? null : now() + ttl * 1000;
-      const { answer, result } = await writeOne(store, { op: 'set', key, value, expiresAt, condition });
+      const set: Write = { op: 'set', key, value, expiresAt, condition };
+      const result = await writes.submit(set);
+      const answer = answerOf(set, result);
       if (answer.kind !== 'stored') throw new Error('a set answered as something else');
       const etag = etagOf(answer.revisions.revision);
       if (result.status === 'applied' && result.existed) return void res.writeHead(204, { etag }).end();
@@ -112,7 +131,8 @@ export function createApi({ store, now, dbPath, maxBodyBytes = MAX_VALUE_BYTES }
     /** 204, with the delete's revision in `X-Tbase-Revision`; `If-Match: "N"` makes it conditional (412). */
     async delete({ req, res, key: rawKey }) {
       const key = parseKey(rawKey, 'DELETE /keys/{key}');
-      const { answer } = await writeOne(store, { op: 'delete', key, condition: conditionOf(req) });
+      const del: Write = { op: 'delete', key, condition: conditionOf(req) };
+      const answer = answerOf(del, await writes.submit(del));
       if (answer.kind !== 'deleted') throw new Error('a delete answered as something else');
       res.writeHead(204, { 'x-tbase-revision': String(answer.revision) }).end();
     },
