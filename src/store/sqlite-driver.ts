@@ -43,16 +43,23 @@ export class SqliteConnection {
    * A write transaction. IMMEDIATE takes the write lock up front: a deferred BEGIN that reads and then writes
    * fails at once with SQLITE_BUSY under a concurrent writer in WAL mode, whatever the busy timeout.
    */
-  transaction<T>(work: () => Promise<T>): Promise<T> {
+  transaction<T>(work: () => Promise<T>, { durable = true } = {}): Promise<T> {
     return this.exclusive(async () => {
-      await this.exec('BEGIN IMMEDIATE');
+      // A transaction whose loss at a power cut would do no harm commits without its fsync (WAL keeps commit
+      // order, so a later durable commit still carries it to disk); the connection's FULL comes back after it.
+      if (!durable) await this.exec('PRAGMA synchronous = NORMAL');
       try {
-        const result = await work();
-        await this.exec('COMMIT');
-        return result;
-      } catch (error) {
-        await this.exec('ROLLBACK').catch(() => undefined);
-        throw error;
+        await this.exec('BEGIN IMMEDIATE');
+        try {
+          const result = await work();
+          await this.exec('COMMIT');
+          return result;
+        } catch (error) {
+          await this.exec('ROLLBACK').catch(() => undefined);
+          throw error;
+        }
+      } finally {
+        if (!durable) await this.exec('PRAGMA synchronous = FULL');
       }
     });
   }

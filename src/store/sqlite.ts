@@ -143,12 +143,14 @@ export class SqliteStore implements Store {
     });
   }
 
-  /** Forget invalidations that memcached has acknowledged. */
+  /**
+   * Forget invalidations that memcached has acknowledged. Not fsynced: losing this commit at a power cut only
+   * brings back outbox rows already delivered, which the next reader replays (a tombstone more, never a stale
+   * copy). It saves every write its second fsync (serve's group commit: about half the time of a write round).
+   */
   async clearInvalidations(ids: number[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.db.transaction(() =>
-      this.db.run(`DELETE FROM outbox WHERE id IN (${ids.map(() => '?').join(',')})`, ids),
-    );
+    await this.db.transaction(() => this.db.run(`DELETE FROM outbox WHERE id IN (${ids.map(() => '?').join(',')})`, ids), { durable: false });
   }
 
   /**
