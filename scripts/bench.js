@@ -24,6 +24,9 @@
  *  11  the PostgreSQL store (bench/postgres-rows.js): batch set, batch get cold and hot, one-shot get with and
  *      without the cache, beside psql doing the same upserts and bulk reads, raw memjs and `node -e 0`; skipped when
  *      PostgreSQL's server binaries are not installed
+ *  12  `tbase serve` under wrk -t2 -c32 (bench/serve-rows.js): GET of one hot key, GET of 1000 keys, PUT of 1000 keys
+ *      (requests/s), and the p99 latency of the GET and PUT loads  vs a minimal Node `http` server answering a
+ *      constant under the same load; skipped when wrk is not installed
  *
  * Every figure is a median of several runs; the two sides of a row alternate so that load drift hits both.
  * Processes are timed whole (start-up included) on both sides. It starts its own memcached on a free loopback
@@ -45,6 +48,7 @@ import { startMemcached } from '../__tests__/helpers/memcached.mjs';
 import { alternate, check, flushAll, liveProcess, median, memoryOf, openEventStream, percentile, row, runProcess, sleep, table, until, writeLines } from '../bench/lib.js';
 import { postgresAvailable } from '../__tests__/helpers/postgres.mjs';
 import { postgresRows } from '../bench/postgres-rows.js';
+import { serveRows, wrkAvailable } from '../bench/serve-rows.js';
 
 const quick = process.env.BENCH_QUICK === '1';
 const N = Number(process.env.BENCH_N ?? (quick ? 20_000 : 100_000));
@@ -466,6 +470,13 @@ try {
     rows.push(...pg.rows);
     extra.postgres = pg.version;
   } else log('rows 11: skipped, no PostgreSQL server binaries (Debian package postgresql)');
+
+  // --- 12: serve under load ------------------------------------------------------------------------------------------
+  if (wrkAvailable()) {
+    const served = await serveRows({ RUNS, dir, node, bin, memcached, log });
+    rows.push(...served.rows);
+    extra.serveRounds = served.rounds;
+  } else log('rows 12: skipped, wrk is not installed (Debian package wrk)');
 } finally {
   await memcached.stop();
   rmSync(dir, { recursive: true, force: true });
@@ -495,6 +506,10 @@ if (json) {
   console.log(`Row 10a: serve's resident memory with ${WATCHERS} watchers open; idle it held ${info.serveIdleRssMiB.toFixed(1)} MiB (${info.servePerWatcherKiB.toFixed(0)} KiB per watcher).`);
   console.log('Both sides are whole processes, start-up included. SQLite: WAL, synchronous=FULL on both sides.');
   console.log('Rows 11: a private PostgreSQL server (fsync on) on loopback, both sides against it in the same run.');
+  if (info.serveRounds) {
+    const { reads, writes } = info.serveRounds;
+    console.log(`Rows 12: wrk -t2 -c32 on loopback, both servers loaded alike; serve answered ${reads.items} reads in ${reads.rounds} rounds and ${writes.items} writes in ${writes.rounds} transactions.`);
+  }
 }
 
 // Helpers --------------------------------------------------------------------------------------------------------
