@@ -13,7 +13,7 @@
  */
 import { TbaseModel, type Entry, type ModelResult, type Write } from './model.js';
 
-export type { Entry, ModelResult, Write } from './model.js';
+export type { Condition, Entry, ModelResult, Write } from './model.js';
 
 /** When the test sent a request and when its answer was in. */
 export interface Window {

@@ -305,14 +305,10 @@ class OtherProcessWrites implements BatchCommand {
 type WriteSpec = Extract<OpSpec, { kind: 'set' | 'delete' | 'incr' }>;
 const writeOpArb = opArb.filter((op): op is WriteSpec => op.kind === 'set' || op.kind === 'delete' || op.kind === 'incr');
 
-const commandsArb = fc.commands(
-  [
-    fc.tuple(opArb, fc.nat(5)).map(([op, style]) => new SendLines([op], style)),
-    fc.tuple(fc.array(opArb, { minLength: 2, maxLength: 6 }), fc.nat(5)).map(([ops, style]) => new SendLines(ops, style)),
-    writeOpArb.map((op) => new OtherProcessWrites(op)),
-  ],
-  { maxCommands: 25 },
-);
+const oneLine = fc.tuple(opArb, fc.nat(5)).map(([op, style]) => new SendLines([op], style));
+const burst = fc.tuple(fc.array(opArb, { minLength: 2, maxLength: 6 }), fc.nat(5)).map(([ops, style]) => new SendLines(ops, style));
+/** fc.commands picks its arbitraries evenly: repeats weigh them (a one-shot process costs ~0.5 s, a line ~5 ms). */
+const commandsArb = fc.commands([oneLine, oneLine, oneLine, burst, burst, writeOpArb.map((op) => new OtherProcessWrites(op))], { maxCommands: 25, size: 'max' });
 
 /** The end of a sequence: the whole state through `list` and `export`, then the batch's exit status. */
 async function expectFinalState(model: FrontModel, real: Real): Promise<void> {
@@ -338,6 +334,6 @@ test('batch mode answers every command as the model does, through the built bin'
         real.batch.kill();
       }
     }),
-    { runs: 30 },
+    { runs: 15 },
   );
 }, 180_000);
