@@ -334,6 +334,6 @@ test('batch mode answers every command as the model does, through the built bin'
         real.batch.kill();
       }
     }),
-    { runs: 15 },
+    { runs: 40 },
   );
 }, 180_000);

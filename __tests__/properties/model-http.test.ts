@@ -351,6 +351,6 @@ test('the HTTP API answers every request as the model does, through memcached fa
         await stopAll([server]);
       }
     }),
-    { runs: 15 },
+    { runs: 30 },
   );
 }, 180_000);
