@@ -15,8 +15,9 @@ export class BatchSession {
     this.exited = new Promise((resolve) => this.child.on('close', resolve));
   }
 
+  /** The complete lines so far: an answer streamed in pieces (list, export) counts once its LF is in. */
   get lines(): string[] {
-    return this.out.split('\n').filter((l) => l !== '');
+    return this.out.slice(0, this.out.lastIndexOf('\n') + 1).split('\n').filter((l) => l !== '');
   }
 
   send(lines: string[]): void {

@@ -47,6 +47,7 @@ export async function checkProperty<T>(name: string, property: fc.IRawProperty<T
     path: process.env.TBASE_PBT_PATH || undefined,
     interruptAfterTimeLimit: run.timeLimitMs,
     markInterruptAsFailure: false,
+    includeErrorInReport: true, // fast-check 4 leaves the failing assertion's message out of its report otherwise
   });
   // fast-check's own report: the counterexample, the error, and how to replay it (seed and path).
   if (details.failed) throw new Error(`${name}: ${fc.defaultReportMessage(details) ?? 'property failed'}`);

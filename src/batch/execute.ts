@@ -49,7 +49,12 @@ export async function executeSegment(openStore: () => Promise<CacheAsideStore>, 
     } else if (step.kind === 'read') {
       const write = latest.get(step.key);
       if (write === undefined) before.push(step);
-      else if (writesLeft.get(step.key)! > 0) answeredBy.set(step, write);
+      else if (writesLeft.get(step.key)! > 0) {
+        answeredBy.set(step, write);
+        // A failed condition answers with the key as it was: the store must read its value (writes.ts, needsValues).
+        const answering = writes[write]!;
+        if (answering.op !== 'incr' && answering.condition) writes[write] = { ...answering, answersRead: true };
+      }
       else after.push(step);
     }
   });

@@ -30,8 +30,8 @@ export type Condition =
   | { kind: 'value'; value: Buffer };
 
 export type Write =
-  | { op: 'set'; key: string; value: Buffer; expiresAt: number | null; keepTtl?: boolean; condition?: Condition }
-  | { op: 'delete'; key: string; condition?: Condition }
+  | { op: 'set'; key: string; value: Buffer; expiresAt: number | null; keepTtl?: boolean; condition?: Condition; answersRead?: boolean }
+  | { op: 'delete'; key: string; condition?: Condition; answersRead?: boolean }
   /** Adds `by` to the key's signed 64-bit decimal value (a missing key counts as 0); the expiry is kept. */
   | { op: 'incr'; key: string; by: bigint };
 
@@ -45,9 +45,13 @@ export type WriteResult =
   /** An increment the key's value cannot take (not an integer, or overflow): nothing changed. */
   | { status: 'invalid'; error: UsageError; after: Entry | undefined };
 
-/** Whether any write needs the keys' current values (comparisons and counters); plain sets and deletes do not. */
+/**
+ * Whether any write needs the keys' current values: comparisons, counters, and a conditional write marked
+ * `answersRead` (its caller reads `after` as the key's state, which a failed condition leaves as it was: the real
+ * value, not the placeholder a key-only read gives). Plain sets and deletes do not.
+ */
 export function needsValues(writes: readonly Write[]): boolean {
-  return writes.some((write) => (write.op === 'incr' ? true : write.condition?.kind === 'value'));
+  return writes.some((write) => (write.op === 'incr' ? true : write.condition?.kind === 'value' || (write.condition !== undefined && write.answersRead === true)));
 }
 
 const MAX_INT64 = (1n << 63n) - 1n;
