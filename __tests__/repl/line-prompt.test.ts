@@ -2,7 +2,7 @@ import { render } from '@inquirer/testing';
 import { linePrompt, type LinePromptConfig } from '../../src/repl/line-prompt.js';
 
 /** The answer for a line typed alone (nothing pasted after it). */
-const typed = (line: string) => ({ kind: 'line', line, queued: [], partial: '' });
+const typed = (line: string) => ({ kind: 'line', line });
 
 function config(overrides: Partial<LinePromptConfig> = {}): LinePromptConfig {
   return {
@@ -175,21 +175,5 @@ describe('line prompt', () => {
     expect(getScreen()).toBe('tbase>');
     events.keypress('enter');
     await expect(answer).resolves.toEqual(typed(''));
-  });
-
-  describe('pasted text', () => {
-    test('lines pasted after the entered one are handed back in order, with the unfinished end', async () => {
-      const { answer, events } = await render(linePrompt, config());
-      events.type('set a 1\rset b 2\rget a\rget');
-      await expect(answer).resolves.toEqual({ kind: 'line', line: 'set a 1', queued: ['set b 2', 'get a'], partial: 'get' });
-    });
-
-    test('the unfinished end is where the next prompt starts', async () => {
-      const { answer, events, getScreen } = await render(linePrompt, config({ initial: 'get' }));
-      expect(getScreen()).toBe('tbase> get');
-      events.type(' a');
-      events.keypress('enter');
-      await expect(answer).resolves.toEqual(typed('get a'));
-    });
   });
 });

@@ -3,16 +3,16 @@
  *  - history: ↑/↓ walk `history` (oldest first); the line being typed is kept and comes back below the newest;
  *  - Tab completion through the pure `complete()`; keys come from `lookupKeys`; several matches are listed;
  *  - Ctrl-C clears the line, and on an empty line ends the session, like Ctrl-D (or the end of input);
- *  - a prompt text that is re-read every `refreshMs`, so it can show the cache going down and coming back;
- *  - pasted text: lines that arrive together with the entered one are handed back (`queued`, and the unfinished
- *    `partial`) instead of being lost when the prompt closes; the loop runs them next.
- * It answers with the line, or `exit`. Running the line is the loop's business.
+ *  - a prompt text that is re-read every `refreshMs`, so it can show the cache going down and coming back.
+ * It answers with the line, or `exit`. Running the line is the loop's business; keys typed ahead (a paste, or
+ * typing on while a command runs) are the Keyboard's, which hands this prompt one line's worth at a time.
  */
 import { AsyncResource } from 'node:async_hooks';
 import { createPrompt, isDownKey, isEnterKey, isTabKey, isUpKey, useEffect, useRef, useState, useKeypress } from '@inquirer/core';
 import type { KeypressEvent } from '@inquirer/core';
 import { quoteWord } from '../grammar.js';
 import { complete, completionTarget } from './complete.js';
+import { holdTypeAhead } from './keyboard.js';
 
 export interface KeyLookup {
   keys: string[];
@@ -27,8 +27,6 @@ export interface LinePromptConfig {
   history: readonly string[];
   /** Keys starting with a prefix, bounded; a failure simply means no key candidates. */
   lookupKeys: (prefix: string) => Promise<KeyLookup>;
-  /** Text already typed (the unfinished end of a paste), to continue from. */
-  initial?: string;
   /** How often to re-read `prompt` while waiting; 0 never. */
   refreshMs?: number;
   /** At most this many candidates are listed under the line. */
@@ -37,16 +35,7 @@ export interface LinePromptConfig {
   style?: { candidates?: (text: string) => string; line?: (text: string) => string };
 }
 
-export type LineAnswer =
-  | {
-      kind: 'line';
-      line: string;
-      /** Whole lines that arrived after it in the same input (a paste), in order. */
-      queued: string[];
-      /** What arrived after the last newline of a paste: the start of the next line. */
-      partial: string;
-    }
-  | { kind: 'exit' };
+export type LineAnswer = { kind: 'line'; line: string } | { kind: 'exit' };
 
 export const linePrompt = createPrompt<LineAnswer, LinePromptConfig>((config, done) => {
   const [line, setLine] = useState('');
@@ -58,7 +47,6 @@ export const linePrompt = createPrompt<LineAnswer, LinePromptConfig>((config, do
   const draft = useRef('');
   const finish = useRef(done);
   finish.current = done;
-  const answered = useRef<Extract<LineAnswer, { kind: 'line' }> | null>(null);
 
   useEffect((rl) => {
     // Ctrl-C is ours (clear the line, or exit on an empty one). Readline reports it as SIGINT, which the prompt
@@ -68,22 +56,12 @@ export const linePrompt = createPrompt<LineAnswer, LinePromptConfig>((config, do
     const ignore = () => undefined;
     rl.on('SIGINT', ignore);
     // Readline closes on Ctrl-D at an empty line and at the end of input: the session is over either way.
-    // After Enter, readline still reads the rest of the same input (a paste) until the prompt closes it: its
-    // lines are collected into the answer. These two listeners outlive the prompt's effects and go at close.
-    const onLine = (text: unknown) => {
-      answered.current?.queued.push(String(text));
-    };
+    // This listener outlives the prompt's effects and goes at close.
     const onClose = AsyncResource.bind(() => {
-      rl.removeListener('line', onLine);
       rl.removeListener('close', onClose);
-      if (answered.current) answered.current.partial = rl.line;
       finish.current({ kind: 'exit' }); // no effect once the line was answered
     });
-    rl.on('line', onLine);
     rl.on('close', onClose);
-    if (config.initial) rl.write(config.initial);
-    // Keys typed while the last command ran reach readline before this first effect: show what they left.
-    if (rl.line) setLine(rl.line);
     const refreshMs = config.refreshMs ?? 0;
     const timer = refreshMs > 0 ? setInterval(AsyncResource.bind(() => setPromptText(config.prompt())), refreshMs) : undefined;
     timer?.unref();
@@ -103,8 +81,7 @@ export const linePrompt = createPrompt<LineAnswer, LinePromptConfig>((config, do
     if (isEnterKey(key)) {
       setStatus('done');
       setListing(null);
-      answered.current = { kind: 'line', line, queued: [], partial: '' };
-      done(answered.current);
+      done({ kind: 'line', line });
     } else if (key.ctrl && key.name === 'c') {
       if (line === '' && rl.line === '') {
         setStatus('done');
@@ -128,7 +105,9 @@ export const linePrompt = createPrompt<LineAnswer, LinePromptConfig>((config, do
       const typed = rl.line.replace(/\t/g, '');
       if (cursor < rl.line.length) return replaceLine(typed); // completion works at the end of the line only
       const target = completionTarget(typed);
-      const found = target.kind === 'key' ? await config.lookupKeys(target.prefix).catch(() => null) : null;
+      const lookup = target.kind === 'key' ? config.lookupKeys(target.prefix).catch(() => null) : Promise.resolve(null);
+      holdTypeAhead(rl, lookup); // keys typed after Tab apply to the completed line
+      const found = await lookup;
       if (rl.line.replace(/\t/g, '') !== typed) return; // typed on meanwhile: this answer is stale
       const result = complete(typed, found?.keys ?? [], found?.truncated ?? false);
       replaceLine(result.line);
