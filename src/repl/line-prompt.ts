@@ -3,6 +3,9 @@
  *  - history: ↑/↓ walk `history` (oldest first); the line being typed is kept and comes back below the newest;
  *  - Tab completion through the pure `complete()`; keys come from `lookupKeys`; several matches are listed;
  *  - Ctrl-C clears the line, and on an empty line ends the session, like Ctrl-D (or the end of input);
+ *  - Ctrl-R: reverse incremental search of the history, as in bash: `(reverse-i-search)'text': match`; Ctrl-R
+ *    again finds older matches; Enter runs the match, Esc, Ctrl-G, ←/→/↑/↓ or Tab keep it for editing, Ctrl-C gives
+ *    the line back as it was;
  *  - a prompt text that is re-read every `refreshMs`, so it can show the cache going down and coming back.
  * It answers with the line, or `exit`. Running the line is the loop's business; keys typed ahead (a paste, or
  * typing on while a command runs) are the Keyboard's, which hands this prompt one line's worth at a time.
@@ -12,6 +15,7 @@ import { createPrompt, isDownKey, isEnterKey, isTabKey, isUpKey, useEffect, useR
 import type { KeypressEvent } from '@inquirer/core';
 import { quoteWord } from '../grammar.js';
 import { complete, completionTarget } from './complete.js';
+import { searchBack } from './history.js';
 import { holdTypeAhead } from './keyboard.js';
 
 export interface KeyLookup {
@@ -47,6 +51,8 @@ export const linePrompt = createPrompt<LineAnswer, LinePromptConfig>((config, do
   const draft = useRef('');
   const finish = useRef(done);
   finish.current = done;
+  // Reverse search, while on: readline's line holds the query; `at` is the match shown (-1: none yet or failed).
+  const [search, setSearch] = useState<{ query: string; at: number; failed: boolean; before: string } | null>(null);
 
   useEffect((rl) => {
     // Ctrl-C is ours (clear the line, or exit on an empty one). Readline reports it as SIGINT, which the prompt
@@ -78,6 +84,37 @@ export const linePrompt = createPrompt<LineAnswer, LinePromptConfig>((config, do
       rl.write(text);
       setLine(text);
     };
+    if (search) {
+      const history = config.history;
+      const match = search.at >= 0 ? history[search.at]! : '';
+      if (isEnterKey(key)) {
+        setSearch(null);
+        setLine(match || search.before);
+        setStatus('done');
+        done({ kind: 'line', line: match || search.before });
+      } else if (key.ctrl && key.name === 'r') {
+        const at = search.query === '' ? -1 : searchBack(history, search.query, search.at - 1);
+        setSearch(at >= 0 ? { ...search, at, failed: false } : { ...search, failed: true });
+      } else if (key.ctrl && key.name === 'c') {
+        setSearch(null);
+        replaceLine(search.before);
+      } else if (key.name === 'escape' || (key.ctrl && key.name === 'g') || ['left', 'right', 'up', 'down', 'tab', 'home', 'end'].includes(key.name ?? '')) {
+        setSearch(null);
+        replaceLine(match || search.before);
+      } else if (rl.line !== search.query) {
+        // The query changed: the match shown stays if it still matches, else the newest one that does.
+        const query = rl.line;
+        const at = query === '' ? -1 : searchBack(history, query, search.at >= 0 && query.startsWith(search.query) ? search.at : history.length - 1);
+        setSearch({ ...search, query, at: at >= 0 || query === '' ? at : search.at, failed: at < 0 && query !== '' });
+      }
+      return;
+    }
+    if (key.ctrl && key.name === 'r') {
+      setListing(null);
+      setSearch({ query: '', at: -1, failed: false, before: rl.line });
+      rl.clearLine(0);
+      return;
+    }
     if (isEnterKey(key)) {
       setStatus('done');
       setListing(null);
@@ -121,6 +158,10 @@ export const linePrompt = createPrompt<LineAnswer, LinePromptConfig>((config, do
   const paintLine = config.style?.line ?? ((text: string) => text);
   const paintList = config.style?.candidates ?? ((text: string) => text);
   const text = status === 'done' ? config.prompt() : promptText;
+  if (search) {
+    const shown = search.at >= 0 ? config.history[search.at]! : '';
+    return `${search.failed ? '(failed reverse-i-search)' : '(reverse-i-search)'}'${search.query}': ${shown}`;
+  }
   const content = `${text}${status === 'done' ? paintLine(line) : line}`;
   return [content, listing === null ? '' : paintList(listing)];
 });

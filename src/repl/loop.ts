@@ -93,7 +93,7 @@ class Repl {
       redactValues: this.settings.redactValues,
       onProblem: (message) => io.err(`${c.yellow('tbase: notice:')} ${message}`),
     });
-    io.err(c.bold('tbase interactive') + c.dim(' · help lists commands · Tab completes · ↑/↓ history · Ctrl-D or exit leaves'));
+    io.err(c.bold('tbase interactive') + c.dim(' · help lists commands · Tab completes · ↑/↓ history · Ctrl-R searches it · Ctrl-D or exit leaves'));
     try {
       const stats = await (await this.ctx.store()).stats();
       io.err(`${c.dim('database')}  ${shownLocation(this.config.db)} ${c.dim(`(${stats.keys} ${stats.keys === 1 ? 'key' : 'keys'})`)}`);
@@ -230,8 +230,8 @@ class Repl {
         c.bold('Commands') + c.dim(' (the same as `tbase <command>`; words split on blanks, quote with "…" or \'…\')'),
         ...rows.map(row),
         '',
-        c.bold('Asked for when missing') + c.dim(': `set` asks for key and value; `get`/`delete` alone offer a pick-list; `delete` asks to confirm'),
-        c.bold('Keys') + c.dim(': Tab completes commands and keys · ↑/↓ history · Ctrl-C clears the line'),
+        c.bold('Asked for when missing') + c.dim(': `set` asks for key and value; `get`/`delete` alone offer a pick-list; `delete` asks to confirm; Ctrl-C or Ctrl-D cancels a question'),
+        c.bold('Keys') + c.dim(': Tab completes commands and keys · ↑/↓ history · Ctrl-R searches the history · Ctrl-C clears the line'),
         c.bold('History') + c.dim(`: ${this.settings.historyPath ?? 'off (TBASE_HISTORY)'}; a line typed with a leading space is not saved`),
         '',
       ].join('\n'),
