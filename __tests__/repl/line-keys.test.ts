@@ -51,3 +51,25 @@ test('Ctrl-R finds a line by what it contains, Ctrl-R again an older one; Enter 
   await session.waitFor((s) => lastLine(s) === 'tbase> stats', 'the line as it was');
   expect(screen).not.toContain('error');
 });
+
+test('a command typed and a blank show the rest of its syntax, dimmed, after the cursor; NO_COLOR shows none', async () => {
+  const session = repl({ NO_COLOR: '' });
+  await session.waitForPrompt();
+  session.type('set greeting ');
+  await session.waitFor((s) => lastLine(s).startsWith('tbase> set greeting <value> [--ttl <duration>]'), 'the hint');
+  expect(session.cursor().x).toBe('tbase> set greeting '.length); // the cursor stays where the typing goes on
+  session.type('hello --ttl ');
+  await session.waitFor((s) => lastLine(s) === 'tbase> set greeting hello --ttl <duration>', 'the option value hint');
+  session.type('1h');
+  await session.waitFor((s) => lastLine(s) === 'tbase> set greeting hello --ttl 1h', 'no hint inside a word');
+  session.press('Enter');
+  const screen = await session.waitFor((s) => /tbase> set greeting hello --ttl 1h\nOK \(revision 1, expires in 1h\)\n/.test(s), 'the command run');
+  expect(screen).not.toContain('<value>'); // the entered line keeps no hint
+
+  const plain = repl(); // NO_COLOR=1
+  await plain.waitForPrompt();
+  plain.type('set greeting ');
+  await plain.waitFor((s) => lastLine(s) === 'tbase> set greeting', 'the line');
+  plain.type('x');
+  await plain.waitFor((s) => lastLine(s) === 'tbase> set greeting x', 'the typed key'); // and no hint came before it
+});

@@ -7,14 +7,17 @@
  *    again finds older matches; Enter runs the match, Esc, Ctrl-G, ←/→/↑/↓ or Tab keep it for editing, Ctrl-C gives
  *    the line back as it was;
  *  - a prompt text that is re-read every `refreshMs`, so it can show the cache going down and coming back.
+ *  - an inline hint: the rest of the command's syntax, dimmed after the line (`hint`, see hints.ts);
  * It answers with the line, or `exit`. Running the line is the loop's business; keys typed ahead (a paste, or
  * typing on while a command runs) are the Keyboard's, which hands this prompt one line's worth at a time.
  */
 import { AsyncResource } from 'node:async_hooks';
+import { stripVTControlCharacters } from 'node:util';
 import { createPrompt, isDownKey, isEnterKey, isTabKey, isUpKey, useEffect, useRef, useState, useKeypress } from '@inquirer/core';
 import type { KeypressEvent } from '@inquirer/core';
 import { quoteWord } from '../grammar.js';
 import { complete, completionTarget } from './complete.js';
+import { fitHint } from './hints.js';
 import { searchBack } from './history.js';
 import { holdTypeAhead } from './keyboard.js';
 
@@ -35,8 +38,12 @@ export interface LinePromptConfig {
   refreshMs?: number;
   /** At most this many candidates are listed under the line. */
   maxListed?: number;
-  /** Paints the candidate list (dim, usually). */
-  style?: { candidates?: (text: string) => string; line?: (text: string) => string };
+  /** The syntax still to type after a line (hints.ts), shown after it; no hints when absent. */
+  hint?: (line: string) => string;
+  /** The terminal's width, so that a hint never wraps. */
+  columns?: () => number;
+  /** Paints the candidate list and the hint (dim, usually), and the line once entered. */
+  style?: { candidates?: (text: string) => string; hint?: (text: string) => string; line?: (text: string) => string };
 }
 
 export type LineAnswer = { kind: 'line'; line: string } | { kind: 'exit' };
@@ -163,8 +170,23 @@ export const linePrompt = createPrompt<LineAnswer, LinePromptConfig>((config, do
     return `${search.failed ? '(failed reverse-i-search)' : '(reverse-i-search)'}'${search.query}': ${shown}`;
   }
   const content = `${text}${status === 'done' ? paintLine(line) : line}`;
-  return [content, listing === null ? '' : paintList(listing)];
+  if (listing !== null) return [content, paintList(listing)];
+  return [content, status === 'idle' ? hintAfter(line, stripVTControlCharacters(content), config) : ''];
 });
+
+const CSI = '\x1b[';
+
+/**
+ * The hint, drawn after the line. Inquirer puts the cursor at the end of what the prompt draws on the line, so the
+ * hint goes in the content under it: up one line, to the column after the line, the hint, and back down.
+ */
+function hintAfter(line: string, shown: string, config: LinePromptConfig): string {
+  if (!config.hint || !/^[\x20-\x7e]*$/.test(shown)) return ''; // wide or control characters: no reliable column
+  const hint = fitHint(config.hint(line), (config.columns?.() ?? 80) - shown.length - 1);
+  if (hint === '') return '';
+  const paint = config.style?.hint ?? ((text: string) => text);
+  return `${CSI}1A${CSI}${shown.length + 1}G${paint(hint)}${CSI}1B`;
+}
 
 /** The candidates as one wrapped paragraph, keys quoted as they would be typed, cut at `max`. */
 function listCandidates(candidates: readonly string[], areKeys: boolean, truncated: boolean, max: number): string {

@@ -20,6 +20,7 @@ import type { Counters } from '../store/cache-aside.js';
 import type { Entry } from '../store/store.js';
 import { guide } from './guided.js';
 import { findCommand } from './words.js';
+import { syntaxHint } from './hints.js';
 import { History } from './history.js';
 import { Keyboard } from './keyboard.js';
 import { linePrompt, type KeyLookup } from './line-prompt.js';
@@ -121,7 +122,10 @@ class Repl {
             history: this.history.entries(),
             lookupKeys: (prefix) => this.lookupKeys(prefix),
             refreshMs: PROMPT_REFRESH_MS,
-            style: { candidates: (text) => this.io.colour.dim(text) },
+            // Hints only where they can be dimmed: with NO_COLOR or no colour terminal they would read as typed.
+            hint: this.io.colour.level > 0 ? syntaxHint : undefined,
+            columns: () => (this.io.promptStreams().output as { columns?: number }).columns ?? 80,
+            style: { candidates: (text) => this.io.colour.dim(text), hint: (text) => this.io.colour.dim(text) },
           },
           { ctrlCancels: false }, // the line prompt's own: Ctrl-C clears the line, Ctrl-D leaves
         );
