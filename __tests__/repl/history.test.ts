@@ -1,6 +1,6 @@
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { History, rememberedForm } from '../../src/repl/history.js';
+import { History, rememberedForm, searchBack } from '../../src/repl/history.js';
 import { replSettings } from '../../src/repl/settings.js';
 import { removeTempDirs, tempDir } from '../helpers/temp.js';
 
@@ -111,5 +111,17 @@ describe('REPL settings from the environment', () => {
     expect(replSettings({ TBASE_HISTORY_SIZE: 'lots' }).historySize).toBe(1000);
     expect(replSettings({}).redactValues).toBe(false);
     expect(replSettings({ TBASE_HISTORY_REDACT: '1' }).redactValues).toBe(true);
+  });
+});
+
+describe('searchBack', () => {
+  const entries = ['set a 1', 'get a', 'set b 2', 'get b'];
+  test('finds the newest entry containing the text, at or before a position', () => {
+    expect(searchBack(entries, 'get')).toBe(3);
+    expect(searchBack(entries, 'get', 2)).toBe(1);
+    expect(searchBack(entries, 'set', 0)).toBe(0);
+    expect(searchBack(entries, 'get', 0)).toBe(-1);
+    expect(searchBack(entries, 'nothing')).toBe(-1);
+    expect(searchBack([], 'x')).toBe(-1);
   });
 });

@@ -2,7 +2,7 @@ import { render } from '@inquirer/testing';
 import { linePrompt, type LinePromptConfig } from '../../src/repl/line-prompt.js';
 
 /** The answer for a line typed alone (nothing pasted after it). */
-const typed = (line: string) => ({ kind: 'line', line, queued: [], partial: '' });
+const typed = (line: string) => ({ kind: 'line', line });
 
 function config(overrides: Partial<LinePromptConfig> = {}): LinePromptConfig {
   return {
@@ -176,20 +176,67 @@ describe('line prompt', () => {
     events.keypress('enter');
     await expect(answer).resolves.toEqual(typed(''));
   });
+  describe('reverse search (Ctrl-R)', () => {
+    const history = ['set colour blue', 'get colour', 'list', 'get colour --json'];
+    const ctrl = (name: string) => ({ name, ctrl: true });
 
-  describe('pasted text', () => {
-    test('lines pasted after the entered one are handed back in order, with the unfinished end', async () => {
-      const { answer, events } = await render(linePrompt, config());
-      events.type('set a 1\rset b 2\rget a\rget');
-      await expect(answer).resolves.toEqual({ kind: 'line', line: 'set a 1', queued: ['set b 2', 'get a'], partial: 'get' });
+    test('finds the newest line containing the text as it is typed; Enter runs it', async () => {
+      const { answer, events, getScreen } = await render(linePrompt, config({ history }));
+      events.keypress(ctrl('r'));
+      expect(getScreen()).toBe("(reverse-i-search)'':");
+      events.type('col');
+      expect(getScreen()).toBe("(reverse-i-search)'col': get colour --json");
+      events.keypress('enter');
+      await expect(answer).resolves.toEqual(typed('get colour --json'));
+      expect(getScreen()).toBe('tbase> get colour --json');
     });
 
-    test('the unfinished end is where the next prompt starts', async () => {
-      const { answer, events, getScreen } = await render(linePrompt, config({ initial: 'get' }));
-      expect(getScreen()).toBe('tbase> get');
-      events.type(' a');
+    test('Ctrl-R again walks to older matches, and says when there is none', async () => {
+      const { answer, events, getScreen } = await render(linePrompt, config({ history }));
+      events.keypress(ctrl('r'));
+      events.type('colour');
+      events.keypress(ctrl('r'));
+      expect(getScreen()).toBe("(reverse-i-search)'colour': get colour");
+      events.keypress(ctrl('r'));
+      expect(getScreen()).toBe("(reverse-i-search)'colour': set colour blue");
+      events.keypress(ctrl('r'));
+      expect(getScreen()).toBe("(failed reverse-i-search)'colour': set colour blue");
       events.keypress('enter');
-      await expect(answer).resolves.toEqual(typed('get a'));
+      await expect(answer).resolves.toEqual(typed('set colour blue'));
+    });
+
+    test('typing on keeps the match while it still matches', async () => {
+      const { events, getScreen } = await render(linePrompt, config({ history }));
+      events.keypress(ctrl('r'));
+      events.type('get');
+      events.keypress(ctrl('r'));
+      expect(getScreen()).toBe("(reverse-i-search)'get': get colour");
+      events.type(' c');
+      expect(getScreen()).toBe("(reverse-i-search)'get c': get colour");
+      events.type('x');
+      expect(getScreen()).toBe("(failed reverse-i-search)'get cx': get colour");
+    });
+
+    test.each([['escape'], ['right'], [ctrl('g')]])('%p keeps the match on the line for editing', async (key) => {
+      const { answer, events, getScreen } = await render(linePrompt, config({ history }));
+      events.keypress(ctrl('r'));
+      events.type('list');
+      events.keypress(key);
+      expect(getScreen()).toBe('tbase> list');
+      events.type(' user:');
+      events.keypress('enter');
+      await expect(answer).resolves.toEqual(typed('list user:'));
+    });
+
+    test('Ctrl-C gives the line back as it was before the search', async () => {
+      const { answer, events, getScreen } = await render(linePrompt, config({ history }));
+      events.type('stats');
+      events.keypress(ctrl('r'));
+      events.type('set');
+      events.keypress(ctrl('c'));
+      expect(getScreen()).toBe('tbase> stats');
+      events.keypress('enter');
+      await expect(answer).resolves.toEqual(typed('stats'));
     });
   });
 });

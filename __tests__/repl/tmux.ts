@@ -47,6 +47,12 @@ export class TmuxSession {
     return this.tmux('capture-pane', '-p', '-J', '-S', '-2000', '-t', 'main').replace(/\n+$/, '');
   }
 
+  /** Where the terminal's cursor is: column and row, from 0 (row 0 the top of the visible screen). */
+  cursor(): { x: number; y: number } {
+    const [x, y] = this.tmux('display-message', '-p', '-t', 'main', '#{cursor_x} #{cursor_y}').trim().split(' ').map(Number);
+    return { x: x!, y: y! };
+  }
+
   lastLine(): string {
     return this.screen().split('\n').at(-1) ?? '';
   }

@@ -20,7 +20,7 @@ export interface Completion {
   candidates: string[];
 }
 
-interface Scan {
+export interface Scan {
   /** Finished words before the one being typed, unquoted. */
   words: string[];
   /** The word being typed, unquoted so far ('' right after a blank), and where it starts in the line. */
@@ -107,7 +107,7 @@ function commonPrefix(words: readonly string[]): string {
  * The grammar of grammar.ts, tolerant of an unfinished last word (an open quote is fine here: the user is still
  * typing). Returns null for a line that cannot be completed (a backslash escape left hanging).
  */
-function scanLine(line: string): Scan | null {
+export function scanLine(line: string): Scan | null {
   const words: string[] = [];
   let current: string | null = null;
   let start = line.length;

@@ -6,18 +6,21 @@
  *    (prefix search, bounded);
  *  - `delete KEY`: a confirmation, default No;
  *  - `delete --prefix P` / `delete --all`: a confirmation naming how many keys would go, default No.
- * Ctrl-C inside any of these is an ExitPromptError, which the loop reports as a cancelled command.
+ * The questions run through `ask` (the REPL's Keyboard: keys typed ahead reach them, and Ctrl-C or Ctrl-D cancels
+ * one, which the loop reports as a cancelled command).
  */
-import { confirm, input, password, search } from '@inquirer/prompts';
-import type { Readable, Writable } from 'node:stream';
+import { confirm, input, password } from '@inquirer/prompts';
 import { parseKey } from '../commands/args.js';
 import { quoteKey } from '../errors.js';
 import { escapeText } from '../render.js';
 import type { CommandSpec } from '../commands/types.js';
+import type { Prompt } from './keyboard.js';
+import { pickList } from './pick-list.js';
 import { findCommand, splitArgs } from './words.js';
 
 export interface GuideDeps {
-  terminal: { input: Readable; output: Writable };
+  /** Runs one question on the terminal. */
+  ask: <Config, Value>(prompt: Prompt<Config, Value>, config: Config) => Promise<Value>;
   /** Keys starting with a prefix, at most `limit`. */
   keys: (prefix: string, limit: number) => Promise<string[]>;
   /** How many live keys start with a prefix. */
@@ -34,30 +37,30 @@ export async function guide(words: string[], deps: GuideDeps): Promise<Guided> {
   const spec = findCommand(words[0] ?? '');
   if (!spec) return { kind: 'run', words };
   const { positional, options } = splitArgs(spec, words.slice(1));
-  const ask = { input: deps.terminal.input, output: deps.terminal.output, clearPromptOnDone: false };
+  const { ask } = deps;
   const missing: string[] = [];
   if (spec.name === 'set' && positional.length < 2) {
-    if (positional.length === 0) missing.push(await input({ message: 'Key', validate: validKey }, ask));
+    if (positional.length === 0) missing.push(await ask(input, { message: 'Key', validate: validKey }));
     const key = positional[0] ?? missing[0]!;
     const message = `Value for ${quoteKey(key)}`;
     const validate = (value: string) => value !== '-' || '`-` means "read stdin", which the REPL cannot; quote a literal dash in a `set` line';
-    missing.push(deps.maskValues ? await password({ message, mask: '*', validate }, ask) : await input({ message, validate }, ask));
+    missing.push(deps.maskValues ? await ask(password, { message, mask: '*', validate }) : await ask(input, { message, validate }));
   }
   const prefix = spec.name === 'delete' ? prefixOf(options) : undefined;
   if (prefix !== undefined) {
     const count = await deps.countKeys(prefix);
     const what = prefix === '' ? 'every key in the database' : `every key under ${quoteKey(prefix)}`;
-    const sure = await confirm({ message: `Delete ${count} ${count === 1 ? 'key' : 'keys'} (${what})?`, default: false }, ask);
+    const sure = await ask(confirm, { message: `Delete ${count} ${count === 1 ? 'key' : 'keys'} (${what})?`, default: false });
     return sure ? { kind: 'run', words } : { kind: 'skip', note: '(nothing deleted)' };
   }
   const [first] = spec.args;
   if (spec.name !== 'set' && first?.name === 'key' && (first.required || spec.name === 'delete') && positional.length === 0) {
     if ((await deps.keys('', 1)).length === 0) return { kind: 'skip', note: '(no keys to pick from)' };
-    missing.push(await pickKey(spec, deps, ask));
+    missing.push(await pickKey(spec, deps));
   }
   const key = positional[0] ?? missing[0];
   if (spec.name === 'delete' && key !== undefined) {
-    const sure = await confirm({ message: `Delete ${quoteKey(key)}?`, default: false }, ask);
+    const sure = await ask(confirm, { message: `Delete ${quoteKey(key)}?`, default: false });
     if (!sure) return { kind: 'skip', note: '(not deleted)' };
   }
   if (missing.length === 0) return { kind: 'run', words };
@@ -85,16 +88,11 @@ function validKey(key: string): true | string {
   }
 }
 
-function pickKey(spec: CommandSpec<unknown>, deps: GuideDeps, ask: object): Promise<string> {
-  return search<string>(
-    {
-      message: `${{ get: 'Key to read', delete: 'Key to delete' }[spec.name] ?? `Key for ${spec.name}`} (type to narrow)`,
-      source: async (term) => {
-        const keys = await deps.keys(term ?? '', PICK_LIMIT);
-        return keys.map((key) => ({ value: key, name: escapeText(key) }));
-      },
-      pageSize: 10,
-    },
-    ask,
-  );
+function pickKey(spec: CommandSpec<unknown>, deps: GuideDeps): Promise<string> {
+  return deps.ask(pickList, {
+    message: `${{ get: 'Key to read', delete: 'Key to delete' }[spec.name] ?? `Key for ${spec.name}`} (type to narrow)`,
+    source: (prefix: string) => deps.keys(prefix, PICK_LIMIT),
+    label: escapeText,
+    pageSize: 10,
+  });
 }

@@ -124,3 +124,12 @@ export function rememberedForm(typed: string, redactValues: boolean): string | n
   const kept = key.startsWith('-') ? [...options, '--', key] : [key, ...options];
   return [words[0]!, ...kept.map(quoteWord)].join(' ');
 }
+
+/**
+ * Reverse search (Ctrl-R): the index of the newest entry at or before `from` that contains `query`, or -1.
+ * Entries are oldest first, as `History.entries()` gives them.
+ */
+export function searchBack(entries: readonly string[], query: string, from: number = entries.length - 1): number {
+  for (let i = Math.min(from, entries.length - 1); i >= 0; i--) if (entries[i]!.includes(query)) return i;
+  return -1;
+}

@@ -3,16 +3,23 @@
  *  - history: ↑/↓ walk `history` (oldest first); the line being typed is kept and comes back below the newest;
  *  - Tab completion through the pure `complete()`; keys come from `lookupKeys`; several matches are listed;
  *  - Ctrl-C clears the line, and on an empty line ends the session, like Ctrl-D (or the end of input);
- *  - a prompt text that is re-read every `refreshMs`, so it can show the cache going down and coming back;
- *  - pasted text: lines that arrive together with the entered one are handed back (`queued`, and the unfinished
- *    `partial`) instead of being lost when the prompt closes; the loop runs them next.
- * It answers with the line, or `exit`. Running the line is the loop's business.
+ *  - Ctrl-R: reverse incremental search of the history, as in bash: `(reverse-i-search)'text': match`; Ctrl-R
+ *    again finds older matches; Enter runs the match, Esc, Ctrl-G, ←/→/↑/↓ or Tab keep it for editing, Ctrl-C gives
+ *    the line back as it was;
+ *  - a prompt text that is re-read every `refreshMs`, so it can show the cache going down and coming back.
+ *  - an inline hint: the rest of the command's syntax, dimmed after the line (`hint`, see hints.ts);
+ * It answers with the line, or `exit`. Running the line is the loop's business; keys typed ahead (a paste, or
+ * typing on while a command runs) are the Keyboard's, which hands this prompt one line's worth at a time.
  */
 import { AsyncResource } from 'node:async_hooks';
+import { stripVTControlCharacters } from 'node:util';
 import { createPrompt, isDownKey, isEnterKey, isTabKey, isUpKey, useEffect, useRef, useState, useKeypress } from '@inquirer/core';
 import type { KeypressEvent } from '@inquirer/core';
 import { quoteWord } from '../grammar.js';
 import { complete, completionTarget } from './complete.js';
+import { fitHint } from './hints.js';
+import { searchBack } from './history.js';
+import { holdTypeAhead } from './keyboard.js';
 
 export interface KeyLookup {
   keys: string[];
@@ -27,26 +34,19 @@ export interface LinePromptConfig {
   history: readonly string[];
   /** Keys starting with a prefix, bounded; a failure simply means no key candidates. */
   lookupKeys: (prefix: string) => Promise<KeyLookup>;
-  /** Text already typed (the unfinished end of a paste), to continue from. */
-  initial?: string;
   /** How often to re-read `prompt` while waiting; 0 never. */
   refreshMs?: number;
   /** At most this many candidates are listed under the line. */
   maxListed?: number;
-  /** Paints the candidate list (dim, usually). */
-  style?: { candidates?: (text: string) => string; line?: (text: string) => string };
+  /** The syntax still to type after a line (hints.ts), shown after it; no hints when absent. */
+  hint?: (line: string) => string;
+  /** The terminal's width, so that a hint never wraps. */
+  columns?: () => number;
+  /** Paints the candidate list and the hint (dim, usually), and the line once entered. */
+  style?: { candidates?: (text: string) => string; hint?: (text: string) => string; line?: (text: string) => string };
 }
 
-export type LineAnswer =
-  | {
-      kind: 'line';
-      line: string;
-      /** Whole lines that arrived after it in the same input (a paste), in order. */
-      queued: string[];
-      /** What arrived after the last newline of a paste: the start of the next line. */
-      partial: string;
-    }
-  | { kind: 'exit' };
+export type LineAnswer = { kind: 'line'; line: string } | { kind: 'exit' };
 
 export const linePrompt = createPrompt<LineAnswer, LinePromptConfig>((config, done) => {
   const [line, setLine] = useState('');
@@ -58,7 +58,8 @@ export const linePrompt = createPrompt<LineAnswer, LinePromptConfig>((config, do
   const draft = useRef('');
   const finish = useRef(done);
   finish.current = done;
-  const answered = useRef<Extract<LineAnswer, { kind: 'line' }> | null>(null);
+  // Reverse search, while on: readline's line holds the query; `at` is the match shown (-1: none yet or failed).
+  const [search, setSearch] = useState<{ query: string; at: number; failed: boolean; before: string } | null>(null);
 
   useEffect((rl) => {
     // Ctrl-C is ours (clear the line, or exit on an empty one). Readline reports it as SIGINT, which the prompt
@@ -68,22 +69,12 @@ export const linePrompt = createPrompt<LineAnswer, LinePromptConfig>((config, do
     const ignore = () => undefined;
     rl.on('SIGINT', ignore);
     // Readline closes on Ctrl-D at an empty line and at the end of input: the session is over either way.
-    // After Enter, readline still reads the rest of the same input (a paste) until the prompt closes it: its
-    // lines are collected into the answer. These two listeners outlive the prompt's effects and go at close.
-    const onLine = (text: unknown) => {
-      answered.current?.queued.push(String(text));
-    };
+    // This listener outlives the prompt's effects and goes at close.
     const onClose = AsyncResource.bind(() => {
-      rl.removeListener('line', onLine);
       rl.removeListener('close', onClose);
-      if (answered.current) answered.current.partial = rl.line;
       finish.current({ kind: 'exit' }); // no effect once the line was answered
     });
-    rl.on('line', onLine);
     rl.on('close', onClose);
-    if (config.initial) rl.write(config.initial);
-    // Keys typed while the last command ran reach readline before this first effect: show what they left.
-    if (rl.line) setLine(rl.line);
     const refreshMs = config.refreshMs ?? 0;
     const timer = refreshMs > 0 ? setInterval(AsyncResource.bind(() => setPromptText(config.prompt())), refreshMs) : undefined;
     timer?.unref();
@@ -100,11 +91,41 @@ export const linePrompt = createPrompt<LineAnswer, LinePromptConfig>((config, do
       rl.write(text);
       setLine(text);
     };
+    if (search) {
+      const history = config.history;
+      const match = search.at >= 0 ? history[search.at]! : '';
+      if (isEnterKey(key)) {
+        setSearch(null);
+        setLine(match || search.before);
+        setStatus('done');
+        done({ kind: 'line', line: match || search.before });
+      } else if (key.ctrl && key.name === 'r') {
+        const at = search.query === '' ? -1 : searchBack(history, search.query, search.at - 1);
+        setSearch(at >= 0 ? { ...search, at, failed: false } : { ...search, failed: true });
+      } else if (key.ctrl && key.name === 'c') {
+        setSearch(null);
+        replaceLine(search.before);
+      } else if (key.name === 'escape' || (key.ctrl && key.name === 'g') || ['left', 'right', 'up', 'down', 'tab', 'home', 'end'].includes(key.name ?? '')) {
+        setSearch(null);
+        replaceLine(match || search.before);
+      } else if (rl.line !== search.query) {
+        // The query changed: the match shown stays if it still matches, else the newest one that does.
+        const query = rl.line;
+        const at = query === '' ? -1 : searchBack(history, query, search.at >= 0 && query.startsWith(search.query) ? search.at : history.length - 1);
+        setSearch({ ...search, query, at: at >= 0 || query === '' ? at : search.at, failed: at < 0 && query !== '' });
+      }
+      return;
+    }
+    if (key.ctrl && key.name === 'r') {
+      setListing(null);
+      setSearch({ query: '', at: -1, failed: false, before: rl.line });
+      rl.clearLine(0);
+      return;
+    }
     if (isEnterKey(key)) {
       setStatus('done');
       setListing(null);
-      answered.current = { kind: 'line', line, queued: [], partial: '' };
-      done(answered.current);
+      done({ kind: 'line', line });
     } else if (key.ctrl && key.name === 'c') {
       if (line === '' && rl.line === '') {
         setStatus('done');
@@ -128,7 +149,9 @@ export const linePrompt = createPrompt<LineAnswer, LinePromptConfig>((config, do
       const typed = rl.line.replace(/\t/g, '');
       if (cursor < rl.line.length) return replaceLine(typed); // completion works at the end of the line only
       const target = completionTarget(typed);
-      const found = target.kind === 'key' ? await config.lookupKeys(target.prefix).catch(() => null) : null;
+      const lookup = target.kind === 'key' ? config.lookupKeys(target.prefix).catch(() => null) : Promise.resolve(null);
+      holdTypeAhead(rl, lookup); // keys typed after Tab apply to the completed line
+      const found = await lookup;
       if (rl.line.replace(/\t/g, '') !== typed) return; // typed on meanwhile: this answer is stale
       const result = complete(typed, found?.keys ?? [], found?.truncated ?? false);
       replaceLine(result.line);
@@ -142,9 +165,28 @@ export const linePrompt = createPrompt<LineAnswer, LinePromptConfig>((config, do
   const paintLine = config.style?.line ?? ((text: string) => text);
   const paintList = config.style?.candidates ?? ((text: string) => text);
   const text = status === 'done' ? config.prompt() : promptText;
+  if (search) {
+    const shown = search.at >= 0 ? config.history[search.at]! : '';
+    return `${search.failed ? '(failed reverse-i-search)' : '(reverse-i-search)'}'${search.query}': ${shown}`;
+  }
   const content = `${text}${status === 'done' ? paintLine(line) : line}`;
-  return [content, listing === null ? '' : paintList(listing)];
+  if (listing !== null) return [content, paintList(listing)];
+  return [content, status === 'idle' ? hintAfter(line, stripVTControlCharacters(content), config) : ''];
 });
+
+const CSI = '\x1b[';
+
+/**
+ * The hint, drawn after the line. Inquirer puts the cursor at the end of what the prompt draws on the line, so the
+ * hint goes in the content under it: up one line, to the column after the line, the hint, and back down.
+ */
+function hintAfter(line: string, shown: string, config: LinePromptConfig): string {
+  if (!config.hint || !/^[\x20-\x7e]*$/.test(shown)) return ''; // wide or control characters: no reliable column
+  const hint = fitHint(config.hint(line), (config.columns?.() ?? 80) - shown.length - 1);
+  if (hint === '') return '';
+  const paint = config.style?.hint ?? ((text: string) => text);
+  return `${CSI}1A${CSI}${shown.length + 1}G${paint(hint)}${CSI}1B`;
+}
 
 /** The candidates as one wrapped paragraph, keys quoted as they would be typed, cut at `max`. */
 function listCandidates(candidates: readonly string[], areKeys: boolean, truncated: boolean, max: number): string {

@@ -6,7 +6,7 @@
  * This module and everything it imports from Inquirer load only on this path (cli.ts imports it dynamically).
  */
 import { performance } from 'node:perf_hooks';
-import { ExitPromptError } from '@inquirer/core';
+import { AbortPromptError, ExitPromptError } from '@inquirer/core';
 import { commands } from '../commands/index.js';
 import type { CommandResult, CommandSpec } from '../commands/types.js';
 import type { Config, Env } from '../config.js';
@@ -20,7 +20,9 @@ import type { Counters } from '../store/cache-aside.js';
 import type { Entry } from '../store/store.js';
 import { guide } from './guided.js';
 import { findCommand } from './words.js';
+import { syntaxHint } from './hints.js';
 import { History } from './history.js';
+import { Keyboard } from './keyboard.js';
 import { linePrompt, type KeyLookup } from './line-prompt.js';
 import { replSettings, type ReplSettings } from './settings.js';
 import { engineName, shownLocation } from '../store/location.js';
@@ -39,6 +41,7 @@ const PROMPT_REFRESH_MS = 500;
 export async function runRepl(io: IO, config: Config, env: Env = {}, options: ReplOptions = {}): Promise<number> {
   const repl = new Repl(io, config, replSettings(env), options);
   try {
+    repl.keyboard.start(); // first: keys typed while the banner's store opens are kept too
     await repl.start();
     await repl.loop();
   } finally {
@@ -52,6 +55,8 @@ class Repl {
   private readonly parseWords: ReturnType<typeof createLineParser>;
   private readonly clockMs: () => number;
   private readonly retryAfterMs: number;
+  /** The terminal's keys, for the line prompt and every question. */
+  readonly keyboard: Keyboard;
   private history!: History;
   private timing = true;
   private lastCacheFault = '';
@@ -77,6 +82,7 @@ class Repl {
       },
     });
     this.parseWords = createLineParser({ writeOut: (text) => void io.out(text) });
+    this.keyboard = new Keyboard(io.promptStreams());
   }
 
   async start(): Promise<void> {
@@ -88,7 +94,7 @@ class Repl {
       redactValues: this.settings.redactValues,
       onProblem: (message) => io.err(`${c.yellow('tbase: notice:')} ${message}`),
     });
-    io.err(c.bold('tbase interactive') + c.dim(' · help lists commands · Tab completes · ↑/↓ history · Ctrl-D or exit leaves'));
+    io.err(c.bold('tbase interactive') + c.dim(' · help lists commands · Tab completes · ↑/↓ history · Ctrl-R searches it · Ctrl-D or exit leaves'));
     try {
       const stats = await (await this.ctx.store()).stats();
       io.err(`${c.dim('database')}  ${shownLocation(this.config.db)} ${c.dim(`(${stats.keys} ${stats.keys === 1 ? 'key' : 'keys'})`)}`);
@@ -105,39 +111,32 @@ class Repl {
   }
 
   async loop(): Promise<void> {
-    // Lines pasted together with the one entered run next, each shown after the prompt as if typed.
-    const pasted: string[] = [];
-    let partial = '';
     for (;;) {
       this.announceCacheChange();
       let reading = true;
       try {
-        let line = pasted.shift();
-        if (line === undefined) {
-          const answer = await linePrompt(
-            {
-              prompt: () => this.promptText(),
-              history: this.history.entries(),
-              lookupKeys: (prefix) => this.lookupKeys(prefix),
-              initial: partial,
-              refreshMs: PROMPT_REFRESH_MS,
-              style: { candidates: (text) => this.io.colour.dim(text) },
-            },
-            this.io.promptStreams(),
-          );
-          if (answer.kind === 'exit') return;
-          ({ line } = answer);
-          pasted.push(...answer.queued);
-          partial = answer.partial;
-        } else {
-          await this.io.out(`${this.promptText()}${line}\n`);
-        }
+        const answer = await this.keyboard.ask(
+          linePrompt,
+          {
+            prompt: () => this.promptText(),
+            history: this.history.entries(),
+            lookupKeys: (prefix) => this.lookupKeys(prefix),
+            refreshMs: PROMPT_REFRESH_MS,
+            // Hints only where they can be dimmed: with NO_COLOR or no colour terminal they would read as typed.
+            hint: this.io.colour.level > 0 ? syntaxHint : undefined,
+            columns: () => (this.io.promptStreams().output as { columns?: number }).columns ?? 80,
+            style: { candidates: (text) => this.io.colour.dim(text), hint: (text) => this.io.colour.dim(text) },
+          },
+          { ctrlCancels: false }, // the line prompt's own: Ctrl-C clears the line, Ctrl-D leaves
+        );
+        if (answer.kind === 'exit') return;
         reading = false;
-        if ((await this.runLine(line)) === 'exit') return;
+        if ((await this.runLine(answer.line)) === 'exit') return;
       } catch (error) {
-        if (error instanceof ExitPromptError) {
-          if (reading) return; // the terminal went away under the line prompt (a signal): end the session
-          this.io.err(this.io.errColour.dim('(cancelled)')); // Ctrl-C in a guided prompt cancels that command only
+        if (error instanceof ExitPromptError || error instanceof AbortPromptError) {
+          // Under the line prompt: the terminal went away (a signal, or the end of input); the session ends.
+          if (reading) return;
+          this.io.err(this.io.errColour.dim('(cancelled)')); // Ctrl-C or Ctrl-D in a question cancels that command only
           continue;
         }
         await this.report(error);
@@ -146,6 +145,7 @@ class Repl {
   }
 
   async close(): Promise<void> {
+    this.keyboard.stop();
     clearInterval(this.probeTimer);
     await this.ctx.close();
   }
@@ -169,7 +169,7 @@ class Repl {
     const optionWords = words.includes('--') ? words.slice(0, words.indexOf('--')) : words;
     if (optionWords.includes('--help') || optionWords.includes('-h')) return this.help(words[0]);
     const guided = await guide(words, {
-      terminal: this.io.promptStreams(),
+      ask: (prompt, config) => this.keyboard.ask(prompt, config, { ctrlCancels: true }),
       keys: (prefix, limit) => this.keys(prefix, limit),
       countKeys: async (prefix) => (await this.ctx.store()).store.countLive(prefix, this.ctx.now()),
       maskValues: this.settings.redactValues,
@@ -184,13 +184,16 @@ class Repl {
     const onInterrupt = () => {
       this.interrupted = true;
     };
-    process.on('SIGINT', onInterrupt); // Ctrl-C while a command runs stops its output, not the session
+    // Ctrl-C while a command runs stops its output, not the session (a key in raw mode; SIGINT from elsewhere).
+    process.on('SIGINT', onInterrupt);
+    const stopListening = this.keyboard.onInterrupt(onInterrupt);
     try {
       const result = await invocation.spec.run(this.ctx, invocation.options);
       await renderResult({ io: this.io, mode: this.io.outputMode(this.config.json), now: this.ctx.now() }, invocation.spec.name, this.interruptible(result));
       reportShortfall(this.io, result, 'error');
     } finally {
       process.off('SIGINT', onInterrupt);
+      stopListening();
     }
     if (this.interrupted) this.io.err(this.io.errColour.yellow('(interrupted)'));
     await this.showTiming(invocation.spec, started, before);
@@ -231,8 +234,8 @@ class Repl {
         c.bold('Commands') + c.dim(' (the same as `tbase <command>`; words split on blanks, quote with "…" or \'…\')'),
         ...rows.map(row),
         '',
-        c.bold('Asked for when missing') + c.dim(': `set` asks for key and value; `get`/`delete` alone offer a pick-list; `delete` asks to confirm'),
-        c.bold('Keys') + c.dim(': Tab completes commands and keys · ↑/↓ history · Ctrl-C clears the line'),
+        c.bold('Asked for when missing') + c.dim(': `set` asks for key and value; `get`/`delete` alone offer a pick-list; `delete` asks to confirm; Ctrl-C or Ctrl-D cancels a question'),
+        c.bold('Keys') + c.dim(': Tab completes commands and keys · ↑/↓ history · Ctrl-R searches the history · Ctrl-C clears the line'),
         c.bold('History') + c.dim(`: ${this.settings.historyPath ?? 'off (TBASE_HISTORY)'}; a line typed with a leading space is not saved`),
         '',
       ].join('\n'),
