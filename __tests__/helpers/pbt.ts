@@ -49,7 +49,12 @@ export async function checkProperty<T>(name: string, property: fc.IRawProperty<T
     markInterruptAsFailure: false,
   });
   // fast-check's own report: the counterexample, the error, and how to replay it (seed and path).
-  if (details.failed) throw new Error(`${name}: ${fc.defaultReportMessage(details) ?? 'property failed'}`);
+  // fast-check 4 leaves the failing case's own error out of that report: add it, or the reason is lost.
+  if (details.failed) {
+    const cause = details.errorInstance;
+    const why = cause instanceof Error ? cause.message : String(cause);
+    throw new Error(`${name}: ${fc.defaultReportMessage(details) ?? 'property failed'}\nGot error: ${why}`, { cause });
+  }
   const report = process.env.TBASE_PBT_REPORT;
   if (report) {
     appendFileSync(report, `${JSON.stringify({ name, runs: details.numRuns, seed: PBT_SEED, ms: Date.now() - started })}\n`);
