@@ -55,8 +55,15 @@ export async function checkProperty<T>(name: string, property: fc.IRawProperty<T
     const why = cause instanceof Error ? cause.message : String(cause);
     throw new Error(`${name}: ${fc.defaultReportMessage(details) ?? 'property failed'}\nGot error: ${why}`, { cause });
   }
+  record({ name, runs: details.numRuns, seed: PBT_SEED, ms: Date.now() - started });
+}
+
+/** A count a property's cases add up to (e.g. the lines of all its generated batch chunks), for the report. */
+export function recordCount(name: string, count: number): void {
+  record({ name, count, seed: PBT_SEED });
+}
+
+function record(fields: Record<string, unknown>): void {
   const report = process.env.TBASE_PBT_REPORT;
-  if (report) {
-    appendFileSync(report, `${JSON.stringify({ name, runs: details.numRuns, seed: PBT_SEED, ms: Date.now() - started })}\n`);
-  }
+  if (report) appendFileSync(report, `${JSON.stringify(fields)}\n`);
 }
