@@ -194,7 +194,7 @@ test('any document: exit 0 or 2, all or nothing, one line', async () => {
       const stored = new Map((JSON.parse(list.stdout.toString('utf8')).entries as ExportEntry[]).map((e) => [e.key as string, bytesOf(e)]));
       for (const [key, entry] of last) expect({ key, value: stored.get(key) }).toEqual({ key, value: bytesOf(entry) });
     }),
-    { runs: 1_000 },
+    { runs: 2_000 },
   );
   expect(await probe.integrity()).toBe('ok');
 }, 600_000);

@@ -185,7 +185,7 @@ test('any request: a documented status, a short answer, no change unless it succ
         if (!changed) expect({ ...facts, after: await probe.snapshot(now) }).toEqual({ ...facts, after: before });
         if (++cases % 25 === 0) await healthy(port);
       }),
-      { runs: 1_500 },
+      { runs: 4_000 },
     );
     await healthy(port);
     expect(await probe.integrity()).toBe('ok');
