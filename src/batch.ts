@@ -13,7 +13,7 @@
  */
 import type { Config } from './config.js';
 import { Context } from './context.js';
-import { ConflictError, ExitCode, exitCodeOf, NotFoundError } from './errors.js';
+import { ConflictError, ExitCode, exitCodeOf, messageOf, NotFoundError } from './errors.js';
 import type { IO, OutputMode } from './io.js';
 import { createLineParser } from './program.js';
 import { escapeBytes, escapeText, renderResult } from './render.js';
@@ -164,7 +164,7 @@ class Output {
   /** Reports a failure on stderr (with its line) and keeps the worst exit code; false for an answer (missing key, condition not met). */
   private failed(step: Step, error: unknown): boolean {
     if (error instanceof NotFoundError || error instanceof ConflictError) return false;
-    this.io.err(`${this.io.errColour.red(`tbase: line ${step.line}:`)} ${(error as Error).message ?? String(error)}`);
+    this.io.err(`${this.io.errColour.red(`tbase: line ${step.line}:`)} ${messageOf(error)}`);
     this.worst = Math.max(this.worst, exitCodeOf(error));
     return true;
   }

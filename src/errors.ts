@@ -96,8 +96,20 @@ export function exitCodeOf(error: unknown): ExitCode {
   return error instanceof TbaseError ? error.exitCode : ExitCode.storage;
 }
 
-/** One line, no stack trace: what a user sees for any error. */
+/**
+ * One line, no stack trace: what a user sees for any error. A message may carry the user's own words (an unknown
+ * option, a file name in a system error): their control characters are escaped, so the message stays one line.
+ */
 export function messageOf(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
+  return oneLine(error instanceof Error ? error.message : String(error));
+}
+
+const CONTROL_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** `text` with C0 controls, DEL and the Unicode line separators escaped (`\n`, `\xNN`, `\u2028`). */
+export function oneLine(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f\u2028\u2029]/g, (ch) => {
+    const code = ch.charCodeAt(0);
+    return CONTROL_ESCAPES[ch] ?? (code > 0xff ? `\\u${code.toString(16)}` : `\\x${code.toString(16).padStart(2, '0')}`);
+  });
 }

@@ -157,6 +157,7 @@ function runParser(parse: () => unknown): void {
   } catch (error) {
     if (!(error instanceof CommanderError)) throw error;
     if (error.exitCode === 0) return;
-    throw new UsageError(error.message.replace(/^error: /, ''));
+    // commander puts its suggestion on a line of its own: one message is one line.
+    throw new UsageError(error.message.replace(/^error: /, '').replace(/\n(?=\(Did you mean)/, ' '));
   }
 }

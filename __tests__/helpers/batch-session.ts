@@ -4,34 +4,86 @@ import { BIN } from './tbase.js';
 
 export class BatchSession {
   private readonly child: ChildProcessWithoutNullStreams;
-  private out = '';
+  /** The output lines that have arrived (non-empty ones), kept as they come: a session may answer 100,000 lines. */
+  private readonly answered: string[] = [];
+  private partial = '';
+  private readonly waiters = new Set<() => void>();
   err = '';
   private readonly exited: Promise<number | null>;
+  /** Set once the process has exited and its output is all in. */
+  private closed = false;
 
   constructor(args: string[], env: Record<string, string>, options: { cwd?: string } = {}) {
     this.child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, cwd: options.cwd });
-    this.child.stdout.on('data', (c: Buffer) => (this.out += c.toString()));
-    this.child.stderr.on('data', (c: Buffer) => (this.err += c.toString()));
+    this.child.stdout.on('data', (c: Buffer) => {
+      const parts = (this.partial + c.toString()).split('\n');
+      this.partial = parts.pop()!;
+      for (const line of parts) if (line !== '') this.answered.push(line);
+      this.wake();
+    });
+    this.child.stderr.on('data', (c: Buffer) => {
+      this.err += c.toString();
+      this.wake();
+    });
+    this.child.stdin.on('error', () => undefined); // a process that died is reported by its exit, not by EPIPE
     this.exited = new Promise((resolve) => this.child.on('close', resolve));
+    void this.exited.then(() => {
+      // A last line without its LF is complete once the process has ended.
+      if (this.partial !== '') this.answered.push(this.partial);
+      this.partial = '';
+      this.closed = true;
+      this.wake();
+    });
   }
 
   /** The complete lines so far: an answer streamed in pieces (list, export) counts once its LF is in. */
   get lines(): string[] {
-    return this.out.slice(0, this.out.lastIndexOf('\n') + 1).split('\n').filter((l) => l !== '');
+    return this.answered;
+  }
+
+  /** Whether the process is still running (or its last output is still arriving). */
+  get running(): boolean {
+    return !this.closed;
   }
 
   send(lines: string[]): void {
     this.child.stdin.write(`${lines.join('\n')}\n`);
   }
 
-  /** Waits until at least `count` output lines have arrived (or fails after `timeoutMs`). */
+  /** Raw bytes, for input that is not text (invalid UTF-8, NUL). */
+  sendBytes(bytes: Buffer): void {
+    this.child.stdin.write(bytes);
+  }
+
+  /** Waits until at least `count` output lines have arrived (or fails after `timeoutMs`, or when the process exits). */
   async waitForLines(count: number, timeoutMs = 20000): Promise<string[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.lines.length < count) {
-      if (Date.now() > deadline) throw new Error(`waited for ${count} lines, got ${this.lines.length}: ${this.err}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await this.waitFor(() => this.answered.length >= count, () => `waited for ${count} lines, got ${this.answered.length}: ${this.err.slice(-2000)}`, timeoutMs);
     return this.lines;
+  }
+
+  private waitFor(ready: () => boolean, failure: () => string, timeoutMs: number): Promise<void> {
+    if (ready()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (ready()) done(null);
+        else if (this.closed) done(new Error(`the batch exited; ${failure()}`));
+      };
+      const timer = setTimeout(() => done(new Error(failure())), timeoutMs);
+      const done = (error: Error | null) => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        if (error) reject(error);
+        else resolve();
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  /** Waits until stderr contains `text` or matches it (stderr and stdout are separate pipes: either may arrive first). */
+  async waitForStderr(text: string | RegExp, timeoutMs = 20000): Promise<void> {
+    const seen = () => (typeof text === 'string' ? this.err.includes(text) : text.test(this.err));
+    await this.waitFor(seen, () => `stderr never showed ${String(text)}: ${this.err.slice(-2000)}`, timeoutMs);
   }
 
   async end(): Promise<number | null> {
@@ -41,5 +93,9 @@ export class BatchSession {
 
   kill(): void {
     this.child.kill('SIGKILL');
+  }
+
+  private wake(): void {
+    for (const check of [...this.waiters]) check();
   }
 }

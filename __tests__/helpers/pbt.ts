@@ -50,9 +50,21 @@ export async function checkProperty<T>(name: string, property: fc.IRawProperty<T
     includeErrorInReport: true, // fast-check 4 leaves the failing assertion's message out of its report otherwise
   });
   // fast-check's own report: the counterexample, the error, and how to replay it (seed and path).
-  if (details.failed) throw new Error(`${name}: ${fc.defaultReportMessage(details) ?? 'property failed'}`);
-  const report = process.env.TBASE_PBT_REPORT;
-  if (report) {
-    appendFileSync(report, `${JSON.stringify({ name, runs: details.numRuns, seed: PBT_SEED, ms: Date.now() - started })}\n`);
+  // fast-check 4 leaves the failing case's own error out of that report: add it, or the reason is lost.
+  if (details.failed) {
+    const cause = details.errorInstance;
+    const why = cause instanceof Error ? cause.message : String(cause);
+    throw new Error(`${name}: ${fc.defaultReportMessage(details) ?? 'property failed'}\nGot error: ${why}`, { cause });
   }
+  record({ name, runs: details.numRuns, seed: PBT_SEED, ms: Date.now() - started });
+}
+
+/** A count a property's cases add up to (e.g. the lines of all its generated batch chunks), for the report. */
+export function recordCount(name: string, count: number): void {
+  record({ name, count, seed: PBT_SEED });
+}
+
+function record(fields: Record<string, unknown>): void {
+  const report = process.env.TBASE_PBT_REPORT;
+  if (report) appendFileSync(report, `${JSON.stringify(fields)}\n`);
 }

@@ -131,7 +131,11 @@ export function createApi({ store, now, dbPath, maxBodyBytes = MAX_VALUE_BYTES, 
     /** 204, with the delete's revision in `X-Tbase-Revision`; `If-Match: "N"` makes it conditional (412). */
     async delete({ req, res, key: rawKey }) {
       const key = parseKey(rawKey, 'DELETE /keys/{key}');
-      const del: Write = { op: 'delete', key, condition: conditionOf(req) };
+      const condition = conditionOf(req);
+      // The whole request first: one whose body breaks off (a bad chunk, a client gone) is answered 400 by Node,
+      // and must not delete anything behind that answer. Any body is read and ignored.
+      await readBody(req, res, maxBodyBytes);
+      const del: Write = { op: 'delete', key, condition };
       const answer = answerOf(del, await writes.submit(del));
       if (answer.kind !== 'deleted') throw new Error('a delete answered as something else');
       res.writeHead(204, { 'x-tbase-revision': String(answer.revision) }).end();

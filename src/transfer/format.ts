@@ -111,6 +111,7 @@ async function* readGroups(groups: AsyncIterator<string[]>, facts: ExportFacts):
         if (sawEntry && expectMore) throw malformed(`line ${lineNumber}: an entry was expected after the comma`);
         footer = Number(end[2]);
         facts.revision = Number(end[1] ?? 0);
+        if (!isRevision(facts.revision)) throw malformed(`line ${lineNumber}: "revision" is not a whole number below 2^53`);
         continue;
       }
       if (sawEntry && !expectMore) throw malformed(`line ${lineNumber}: missing comma after the previous entry`);
@@ -191,8 +192,9 @@ function toWrite(item: unknown, where: string): Write {
   }
 }
 
+/** A whole number that stays exact one above it: the import's new revision is the document's + 1. */
 function isRevision(value: unknown): boolean {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+  return typeof value === 'number' && Number.isSafeInteger(value + 1) && value >= 0;
 }
 
 function malformed(why: string): UsageError {
