@@ -49,12 +49,9 @@ export async function checkProperty<T>(name: string, property: fc.IRawProperty<T
     markInterruptAsFailure: false,
     includeErrorInReport: true, // fast-check 4 leaves the failing assertion's message out of its report otherwise
   });
-  // fast-check's own report: the counterexample, the error, and how to replay it (seed and path).
-  // fast-check 4 leaves the failing case's own error out of that report: add it, or the reason is lost.
+  // fast-check's own report: the counterexample, the failing case's error, and how to replay it (seed and path).
   if (details.failed) {
-    const cause = details.errorInstance;
-    const why = cause instanceof Error ? cause.message : String(cause);
-    throw new Error(`${name}: ${fc.defaultReportMessage(details) ?? 'property failed'}\nGot error: ${why}`, { cause });
+    throw new Error(`${name}: ${fc.defaultReportMessage(details) ?? 'property failed'}`, { cause: details.errorInstance });
   }
   record({ name, runs: details.numRuns, seed: PBT_SEED, ms: Date.now() - started });
 }
