@@ -60,7 +60,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await memcached?.stop();
-  if (process.env.DEBUG_SEEN) console.error(JSON.stringify(seen));
 });
 
 function policyOn(store: CacheAsideStore['store'], clock: Clock, cached: boolean): CacheAsideStore {
@@ -195,8 +194,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** After memcached comes back, the breaker tries it again once its pause is over: then the next command uses it. */
 const pastBreaker = () => sleep(RETRY_MS + 20);
 
-async function compareRead(world: World, real: Real, keys: string[]): Promise<void> {
-  const lookups = await real.policy.getMany(keys);
+async function compareRead(world: World, real: Real, keys: string[], reader: CacheAsideStore = real.policy): Promise<void> {
+  const lookups = await reader.getMany(keys);
   seen.cacheHits += lookups.filter((lookup) => lookup.source === 'cache').length;
   const expected = world.db.getMany(keys);
   expect(lookups.map((lookup) => entryView(lookup.entry))).toEqual(keys.map((key) => entryView(expected.get(key))));
@@ -276,6 +275,10 @@ const commandArb: fc.Arbitrary<Step> = weighted<Step>(
       const write = resolve(spec, world, real.clock.now);
       const [result] = await other.write([write]);
       expect(realView(result!)).toEqual(modelView(world.db.apply(write)));
+    }))],
+  [2, fc.array(keyArb, { minLength: 1, maxLength: 3 }).map((keys) =>
+    step(`another process: get ${keys.map((k) => JSON.stringify(k)).join(' ')}`, async (world, real) => {
+      await compareRead(world, real, keys, await otherProcess(real, true));
     }))],
 );
 
