@@ -34,7 +34,7 @@ export class FaultyMemcached {
   }
 
   async kill(): Promise<void> {
-    if (this.state === 'paused') this.resume(); // a stopped process still dies of SIGKILL, but its port is freed sooner awake
+    if (this.state === 'paused') this.resume(); // SIGKILL ends a stopped process too; thawed first, the states stay simple
     await this.server.stop();
     this.state = 'dead';
   }
