@@ -29,7 +29,9 @@ export const EXPORT_FORMAT = 'tenantbase-export';
 export const EXPORT_VERSION = 2;
 const READABLE_VERSIONS = [1, 2];
 const header = (version: number) => `{"format":"${EXPORT_FORMAT}","version":${version},"entries":[`;
-const FOOTER = /^\],(?:"revision":(\d+),)?"count":(\d+)\}\s*$/;
+const FOOTER = /^\],(?:"revision":(\d+),)?"count":(\d+)\}[ \t\r]*$/;
+/** What JSON (RFC 8259) allows around and after a document: space, tab, CR, LF — not every Unicode space. */
+const JSON_BLANK = /^[ \t\r]*$/;
 
 /** What a reader learns of a document besides its entries: the exported database's revision (0 if unknown). */
 export interface ExportFacts {
@@ -103,7 +105,7 @@ async function* readGroups(groups: AsyncIterator<string[]>, facts: ExportFacts):
       lineNumber++;
       const line = raw.replace(/\r$/, '');
       if (footer !== null) {
-        if (line.trim() !== '') throw malformed(`line ${lineNumber}: text after the end of the document`);
+        if (!JSON_BLANK.test(line)) throw malformed(`line ${lineNumber}: text after the end of the document`);
         continue;
       }
       const end = FOOTER.exec(line);

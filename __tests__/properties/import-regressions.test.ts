@@ -1,0 +1,25 @@
+/**
+ * Documents the import property (roundtrip-import.test.ts) found to be imported although they are not valid
+ * exports: each must be refused as malformed, with nothing imported. Read through the real reader (readExport).
+ */
+import { readExport } from '../../src/transfer/format.js';
+
+async function read(document: string | Buffer): Promise<number> {
+  let writes = 0;
+  for await (const chunk of readExport([document])) writes += chunk.length;
+  return writes;
+}
+
+const HEAD = '{"format":"tenantbase-export","version":2,"entries":[\n';
+const ENTRY = '{"key":"k","value":"v","expiresAt":null,"revision":1,"createRevision":1,"version":1}\n';
+
+test('a valid streamed document still reads (the baseline of the cases below)', async () => {
+  expect(await read(`${HEAD}${ENTRY}],"revision":1,"count":1}\n\n \t\r\n`)).toBe(1);
+});
+
+test('bug: Unicode white space (NBSP, BOM) after the end of a streamed document was taken for blank', async () => {
+  for (const junk of ['\u00a0', '\ufeff', '\u2028', '\u3000']) {
+    await expect(read(`${HEAD}${ENTRY}],"revision":1,"count":1}\n${junk}`)).rejects.toThrow(/malformed import: line 4: text after the end/);
+    await expect(read(`${HEAD}${ENTRY}],"revision":1,"count":1}${junk}\n`)).rejects.toThrow(/malformed import/);
+  }
+});
