@@ -23,3 +23,9 @@ test('bug: Unicode white space (NBSP, BOM) after the end of a streamed document 
     await expect(read(`${HEAD}${ENTRY}],"revision":1,"count":1}${junk}\n`)).rejects.toThrow(/malformed import/);
   }
 });
+
+test('bug: a streamed footer revision past 2^53 (or with leading zeros) was imported: the database revision would jump to an inexact number', async () => {
+  for (const footer of ['"revision":99999999999999999999,"count":1', '"revision":9007199254740993,"count":1', '"revision":01,"count":1', '"revision":1,"count":01']) {
+    await expect(read(`${HEAD}${ENTRY}],${footer}}\n`)).rejects.toThrow(/malformed import/);
+  }
+});

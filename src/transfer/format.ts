@@ -29,7 +29,8 @@ export const EXPORT_FORMAT = 'tenantbase-export';
 export const EXPORT_VERSION = 2;
 const READABLE_VERSIONS = [1, 2];
 const header = (version: number) => `{"format":"${EXPORT_FORMAT}","version":${version},"entries":[`;
-const FOOTER = /^\],(?:"revision":(\d+),)?"count":(\d+)\}[ \t\r]*$/;
+/** JSON numbers have no leading zeros; the reader also checks they are safe integers. */
+const FOOTER = /^\],(?:"revision":(0|[1-9]\d*),)?"count":(0|[1-9]\d*)\}[ \t\r]*$/;
 /** What JSON (RFC 8259) allows around and after a document: space, tab, CR, LF — not every Unicode space. */
 const JSON_BLANK = /^[ \t\r]*$/;
 
@@ -113,6 +114,7 @@ async function* readGroups(groups: AsyncIterator<string[]>, facts: ExportFacts):
         if (sawEntry && expectMore) throw malformed(`line ${lineNumber}: an entry was expected after the comma`);
         footer = Number(end[2]);
         facts.revision = Number(end[1] ?? 0);
+        if (!isRevision(facts.revision)) throw malformed(`line ${lineNumber}: "revision" is not a whole number`);
         continue;
       }
       if (sawEntry && !expectMore) throw malformed(`line ${lineNumber}: missing comma after the previous entry`);
