@@ -29,3 +29,12 @@ test('bug: a streamed footer revision past 2^53 (or with leading zeros) was impo
     await expect(read(`${HEAD}${ENTRY}],${footer}}\n`)).rejects.toThrow(/malformed import/);
   }
 });
+
+test('bug: a text value holding a lone surrogate ("\\ud800" escape) was imported as U+FFFD instead of refused', async () => {
+  for (const value of ['\\ud800', 'a\\udc00b', '\\udbff\\udbff\\udfff']) {
+    const entry = `{"key":"k","value":"${value}","expiresAt":null}\n`;
+    await expect(read(`${HEAD}${entry}],"count":1}\n`)).rejects.toThrow(/malformed import: line 2: "value" is not valid UTF-8 text/);
+    await expect(read(`{"format":"tenantbase-export","version":2,"entries":[${entry}],"count":1}`)).rejects.toThrow(/malformed import: entry 1/);
+  }
+  expect(await read(`${HEAD}{"key":"k","value":"\\ud83d\\udd11","expiresAt":null}\n],"count":1}\n`)).toBe(1); // a pair is text
+});

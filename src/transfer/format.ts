@@ -19,7 +19,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { UsageError } from '../errors.js';
-import { checkValueSize, parseKey } from '../commands/args.js';
+import { checkValueSize, hasLoneSurrogate, parseKey } from '../commands/args.js';
 import type { Entry, Write } from '../store/store.js';
 import { lineGroups } from '../batch/lines.js';
 
@@ -181,6 +181,8 @@ function toWrite(item: unknown, where: string): Write {
     if (value.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) throw malformed(`${where}: "value" is not base64`);
     bytes = Buffer.from(value, 'base64');
   } else if (encoding === undefined || encoding === 'utf8') {
+    // A "\ud800" escape is valid JSON but no text: Buffer.from would import U+FFFD in its place.
+    if (hasLoneSurrogate(value)) throw malformed(`${where}: "value" is not valid UTF-8 text (a lone surrogate)`);
     bytes = Buffer.from(value, 'utf8');
   } else {
     throw malformed(`${where}: unknown "encoding" ${JSON.stringify(encoding)}`);
