@@ -119,7 +119,7 @@ describe.each(storeKinds())('%s store', (kind) => {
         }
         expect(answer.entries.length).toBe(keys.filter((key) => after.entries.has(key)).length);
       }),
-      { runs: kind.name === 'sqlite' ? 250 : 120 },
+      { runs: kind.name === 'sqlite' ? 250 : 50 },
     );
     // The mutations must leave some documents importable, or the property says little about exit 0.
     expect(imported).toBeGreaterThan(cases / 10);
