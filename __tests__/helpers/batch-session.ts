@@ -1,5 +1,6 @@
 /** A long-running `tbase batch` fed line by line, for tests that change the world between commands. */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { StringDecoder } from 'node:string_decoder';
 import { BIN } from './tbase.js';
 
 export class BatchSession {
@@ -10,7 +11,9 @@ export class BatchSession {
 
   constructor(args: string[], env: Record<string, string>, options: { cwd?: string } = {}) {
     this.child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, cwd: options.cwd });
-    this.child.stdout.on('data', (c: Buffer) => (this.out += c.toString()));
+    // One decoder for the stream: a character split across two chunks is decoded whole.
+    const decoder = new StringDecoder('utf8');
+    this.child.stdout.on('data', (c: Buffer) => (this.out += decoder.write(c)));
     this.child.stderr.on('data', (c: Buffer) => (this.err += c.toString()));
     this.exited = new Promise((resolve) => this.child.on('close', resolve));
   }

@@ -1,0 +1,68 @@
+/**
+ * Round trips through the built bin (`npm run build` first), against real memcached and SQLite:
+ * - one-shot: `set K -` with the value on stdin, then `get -n K`, gives back the exact bytes (a process each, so
+ *   few cases); keys starting with `-` follow `--`. argv cannot carry NUL, so those keys are left to batch.
+ * - batch: one long-lived `tbase --json batch -`, fed `set <quoted key> <quoted value>` / `get <quoted key>` lines
+ *   (quoted with the grammar's quoteWord; a key starting with `-` after `--`, as quoting cannot make it positional), answers with the same key and value; a value that is not UTF-8
+ *   (written by another process: a batch line is text) comes back base64 with `"encoding":"base64"`.
+ */
+import { isUtf8 } from 'node:buffer';
+import { quoteWord } from '../../src/grammar.js';
+import { BatchSession } from '../helpers/batch-session.js';
+import { checkProperty, fc } from '../helpers/pbt.js';
+import { openLocation } from '../helpers/stores.js';
+import { runTbase } from '../helpers/tbase.js';
+import { removeTempDirs, tempDbPath, testServers } from '../helpers/temp.js';
+import { keyArb, valueArb } from './arbitraries.js';
+
+afterAll(() => removeTempDirs());
+
+/** The words that name `key` as a positional argument. */
+const keyWords = (key: string) => (key.startsWith('-') ? ['--', key] : [key]);
+
+test('one-shot: set K - (stdin) then get -n K gives the exact bytes', async () => {
+  const db = tempDbPath();
+  const tbase = (args: string[], stdin?: Buffer) => runTbase(['--db', db, '--servers', testServers(), ...args], { stdin, timeoutMs: 60_000 });
+  await checkProperty(
+    'roundtrip-bin: one-shot set -/get -n',
+    fc.asyncProperty(keyArb({ noNul: true }), valueArb(), async (key, value) => {
+      const set = await tbase(['set', ...keyWords(key), '-'], value);
+      expect({ code: set.code, stderr: set.stderr }).toEqual({ code: 0, stderr: '' });
+      const get = await tbase(['get', '-n', ...keyWords(key)]);
+      expect({ code: get.code, stderr: get.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(get.stdout.equals(value)).toBe(true);
+    }),
+    { runs: 30 },
+  );
+}, 170_000);
+
+test('batch --json: set and get lines round-trip any key and value; non-UTF-8 values come back base64', async () => {
+  const db = tempDbPath();
+  const other = await openLocation(db); // writes values a text line cannot carry
+  const batch = new BatchSession(['--db', db, '--servers', testServers(), '--json', 'batch', '-'], {});
+  let answered = 0;
+  const answer = async () => JSON.parse((await batch.waitForLines(++answered, 60_000))[answered - 1]!) as Record<string, unknown>;
+  try {
+    await checkProperty(
+      'roundtrip-bin: batch --json set/get',
+      fc.asyncProperty(keyArb(), valueArb({ large: false }), async (key, value) => {
+        if (isUtf8(value)) {
+          batch.send([['set', ...keyWords(key), value.toString('utf8')].map(quoteWord).join(' ')]);
+          expect(await answer()).toMatchObject({ ok: true, command: 'set', key });
+        } else {
+          await other.applyWrites([{ op: 'set', key, value, expiresAt: null }], Date.now());
+        }
+        batch.send([['get', ...keyWords(key)].map(quoteWord).join(' ')]);
+        const got = await answer();
+        expect(got).toMatchObject({ ok: true, command: 'get', key });
+        expect(got.encoding).toBe(isUtf8(value) ? undefined : 'base64');
+        expect(Buffer.from(got.value as string, got.encoding === 'base64' ? 'base64' : 'utf8').equals(value)).toBe(true);
+      }),
+      { runs: 150 },
+    );
+    expect(await batch.end()).toBe(0);
+  } finally {
+    batch.kill();
+    await other.close();
+  }
+}, 120_000);
