@@ -4,16 +4,22 @@
  *   few cases); keys starting with `-` follow `--`. argv cannot carry NUL, so those keys are left to batch.
  * - batch: one long-lived `tbase --json batch -`, fed `set <quoted key> <quoted value>` / `get <quoted key>` lines
  *   (quoted with the grammar's quoteWord; a key starting with `-` after `--`, as quoting cannot make it positional), answers with the same key and value; a value that is not UTF-8
- *   (written by another process: a batch line is text) comes back base64 with `"encoding":"base64"`.
+ *   (written by another process: a batch line is text) comes back base64 with `"encoding":"base64"`; plain `list`
+ *   unescapes to the keys and values; `export` imported into a fresh database (in-process) gives the same entries
+ *   and expiries, at one revision above the export's.
  */
 import { isUtf8 } from 'node:buffer';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { quoteWord } from '../../src/grammar.js';
 import { BatchSession } from '../helpers/batch-session.js';
+import { runInProcess } from '../helpers/in-process.js';
 import { checkProperty, fc } from '../helpers/pbt.js';
 import { openLocation } from '../helpers/stores.js';
 import { runTbase } from '../helpers/tbase.js';
-import { removeTempDirs, tempDbPath, testServers } from '../helpers/temp.js';
-import { keyArb, valueArb } from './arbitraries.js';
+import { removeTempDirs, tempDbPath, tempDir, testServers } from '../helpers/temp.js';
+import { expiresAtArb, keyArb, valueArb } from './arbitraries.js';
+import { exportedState, type ExportedEntry } from './export-document.js';
 
 afterAll(() => removeTempDirs());
 
@@ -116,6 +122,47 @@ test('batch list: its escaped key<TAB>value line unescapes to exactly the keys a
         expect(listed).toEqual(expected);
       }),
       { runs: 100 },
+    );
+  } finally {
+    batch.kill();
+    await other.close();
+  }
+}, 120_000);
+
+test('batch export → import into a fresh database: the same entries and expiries, revisions only ever forward', async () => {
+  const db = tempDbPath();
+  const other = await openLocation(db);
+  const batch = new BatchSession(['--db', db, '--servers', testServers(), 'batch', '-'], {});
+  const dir = tempDir();
+  let answered = 0;
+  let cases = 0;
+  const now = Date.now();
+  try {
+    await checkProperty(
+      'roundtrip-bin: batch export → import',
+      fc.asyncProperty(
+        fc.uniqueArray(fc.record({ key: keyArb({ reserveBytes: 12 }), value: valueArb({ large: false }), expiresAt: expiresAtArb(now) }), { selector: (e) => e.key, minLength: 1, maxLength: 5 }),
+        async (entries) => {
+          const prefix = `e${++cases}/`;
+          const written = entries.map((e) => ({ ...e, key: prefix + e.key }));
+          await other.applyWrites(written.map((e) => ({ op: 'set' as const, ...e })), Date.now());
+          batch.send([`export ${quoteWord(prefix)}`]);
+          const document = Buffer.from((await batch.waitForLines(++answered, 60_000))[answered - 1]!, 'utf8');
+          const source = exportedState(document);
+          const file = join(dir, `export-${cases}.json`);
+          writeFileSync(file, document);
+          const copy = tempDbPath();
+          expect((await runInProcess(copy, ['import', file])).code).toBe(0);
+          const imported = exportedState((await runInProcess(copy, ['export'])).stdout);
+          const shown = (m: Map<string, ExportedEntry>) => [...m.values()].map((e) => [e.key, e.value.toString('base64'), e.expiresAt]);
+          expect(shown(imported.entries)).toEqual(shown(source.entries));
+          expect(shown(source.entries).sort()).toEqual(written.map((e) => [e.key, e.value.toString('base64'), e.expiresAt]).sort());
+          // One import, one revision, above the exported database's: never backwards.
+          expect(imported.revision).toBe(source.revision + 1);
+          for (const entry of imported.entries.values()) expect(entry.revision).toBe(source.revision + 1);
+        },
+      ),
+      { runs: 40 },
     );
   } finally {
     batch.kill();
