@@ -1,5 +1,6 @@
 /** A long-running `tbase batch` fed line by line, for tests that change the world between commands. */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { StringDecoder } from 'node:string_decoder';
 import { BIN } from './tbase.js';
 
 export class BatchSession {
@@ -15,8 +16,10 @@ export class BatchSession {
 
   constructor(args: string[], env: Record<string, string>, options: { cwd?: string } = {}) {
     this.child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, cwd: options.cwd });
+    // One decoder for the stream: a character split across two chunks is decoded whole.
+    const decoder = new StringDecoder('utf8');
     this.child.stdout.on('data', (c: Buffer) => {
-      const parts = (this.partial + c.toString()).split('\n');
+      const parts = (this.partial + decoder.write(c)).split('\n');
       this.partial = parts.pop()!;
       for (const line of parts) if (line !== '') this.answered.push(line);
       this.wake();

@@ -14,11 +14,16 @@ export function parseKey(raw: string | undefined, usage: string): string {
   if (key === '') throw new UsageError('key is empty');
   const bytes = Buffer.byteLength(key, 'utf8');
   if (bytes > MAX_KEY_BYTES) throw new UsageError(`key is ${bytes} bytes; the limit is ${MAX_KEY_BYTES}`);
-  // A lone surrogate has no UTF-8 form. Most keys hold no surrogate at all, which one scan shows without a copy.
-  if (/[\uD800-\uDFFF]/.test(key) && /[\uD800-\uDFFF]/u.test(key.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, ''))) {
-    throw new UsageError('key is not valid UTF-8');
-  }
+  if (hasLoneSurrogate(key)) throw new UsageError('key is not valid UTF-8');
   return key;
+}
+
+/**
+ * Whether `text` holds a lone surrogate, which has no UTF-8 form (Buffer.from would write U+FFFD instead). Most
+ * text holds no surrogate at all, which one scan shows without a copy.
+ */
+export function hasLoneSurrogate(text: string): boolean {
+  return /[\uD800-\uDFFF]/.test(text) && /[\uD800-\uDFFF]/u.test(text.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, ''));
 }
 
 export function checkValueSize(value: Buffer): Buffer {

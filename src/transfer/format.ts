@@ -19,7 +19,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { UsageError } from '../errors.js';
-import { checkValueSize, parseKey } from '../commands/args.js';
+import { checkValueSize, hasLoneSurrogate, parseKey } from '../commands/args.js';
 import type { Entry, Write } from '../store/store.js';
 import { lineGroups } from '../batch/lines.js';
 
@@ -29,7 +29,10 @@ export const EXPORT_FORMAT = 'tenantbase-export';
 export const EXPORT_VERSION = 2;
 const READABLE_VERSIONS = [1, 2];
 const header = (version: number) => `{"format":"${EXPORT_FORMAT}","version":${version},"entries":[`;
-const FOOTER = /^\],(?:"revision":(\d+),)?"count":(\d+)\}\s*$/;
+/** JSON numbers have no leading zeros; the reader also checks they are safe integers. */
+const FOOTER = /^\],(?:"revision":(0|[1-9]\d*),)?"count":(0|[1-9]\d*)\}[ \t\r]*$/;
+/** What JSON (RFC 8259) allows around and after a document: space, tab, CR, LF — not every Unicode space. */
+const JSON_BLANK = /^[ \t\r]*$/;
 
 /** What a reader learns of a document besides its entries: the exported database's revision (0 if unknown). */
 export interface ExportFacts {
@@ -103,7 +106,7 @@ async function* readGroups(groups: AsyncIterator<string[]>, facts: ExportFacts):
       lineNumber++;
       const line = raw.replace(/\r$/, '');
       if (footer !== null) {
-        if (line.trim() !== '') throw malformed(`line ${lineNumber}: text after the end of the document`);
+        if (!JSON_BLANK.test(line)) throw malformed(`line ${lineNumber}: text after the end of the document`);
         continue;
       }
       const end = FOOTER.exec(line);
@@ -178,6 +181,8 @@ function toWrite(item: unknown, where: string): Write {
     if (value.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) throw malformed(`${where}: "value" is not base64`);
     bytes = Buffer.from(value, 'base64');
   } else if (encoding === undefined || encoding === 'utf8') {
+    // A "\ud800" escape is valid JSON but no text: Buffer.from would import U+FFFD in its place.
+    if (hasLoneSurrogate(value)) throw malformed(`${where}: "value" is not valid UTF-8 text (a lone surrogate)`);
     bytes = Buffer.from(value, 'utf8');
   } else {
     throw malformed(`${where}: unknown "encoding" ${JSON.stringify(encoding)}`);
