@@ -184,9 +184,11 @@ class Repl {
     const onInterrupt = () => {
       this.interrupted = true;
     };
-    // Ctrl-C while a command runs stops its output, not the session (a key in raw mode; SIGINT from elsewhere).
+    // Ctrl-C while a command runs stops it, not the session. In raw mode it is a key, not a signal: the keyboard
+    // raises SIGINT in the process as a cooked terminal would, so a command that stops on SIGINT (`watch`) stops
+    // here too, and a SIGINT from elsewhere (kill -INT) does the same.
     process.on('SIGINT', onInterrupt);
-    const stopListening = this.keyboard.onInterrupt(onInterrupt);
+    const stopListening = this.keyboard.onInterrupt(() => process.emit('SIGINT', 'SIGINT'));
     try {
       const result = await invocation.spec.run(this.ctx, invocation.options);
       await renderResult({ io: this.io, mode: this.io.outputMode(this.config.json), now: this.ctx.now() }, invocation.spec.name, this.interruptible(result));
