@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { runTbase } from '../helpers/tbase.js';
 import { freePort } from '../helpers/memcached.js';
-import { removeTempDirs, tempDir, testServers } from '../helpers/temp.js';
+import { removeTempDirs, tempDbPath, tempDir, testServers } from '../helpers/temp.js';
 import { startServer, stopAll, type ServerProcess } from './server-process.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -241,15 +241,15 @@ describeInBrowser('tbase serve: monitoring page in chromium', () => {
     await page.close();
   }, 90_000);
 
-  test('live: resumes after the server restarts (Last-Event-ID), and reloads the list when the history is gone', async () => {
+  test('live: resumes after the server restarts (Last-Event-ID), and reloads the list when the history is gone or the database was replaced', async () => {
     const server = await startServer();
     running.push(server);
     const cli = async (env: Record<string, string>, ...args: string[]) =>
       expect((await runTbase(args, { env: { ...server.env, ...env } })).code).toBe(0);
     await cli({}, 'set', 'k:1', 'one');
     await cli({}, 'set', 'k:2', 'two');
-    // While the server is down the page's requests fail, and a 410 is a failed load: the browser logs both.
-    const { page, problems } = await openPage(server.url, { expected: /ERR_CONNECTION_REFUSED|status of 410/ });
+    // While the server is down the page's requests fail, and a 410 or 400 is a failed load: the browser logs them.
+    const { page, problems } = await openPage(server.url, { expected: /ERR_CONNECTION_REFUSED|status of 4(10|00)/ });
     await until(() => page.locator('#live').textContent(), 'live');
     await cli({}, 'set', 'k:3', 'three');
     await until(() => rowsOf(page), ['k:1', 'k:2', 'k:3 added']);
@@ -279,6 +279,16 @@ describeInBrowser('tbase serve: monitoring page in chromium', () => {
     await until(() => page.locator('#live').textContent(), 'live');
     await cli({}, 'set', 'k:7', 'seven');
     await until(() => rowsOf(page), ['k:3', 'k:4', 'k:5', 'k:6', 'k:7 added']);
+
+    // Back with another database on the same address (a replaced file): the page's last id is past its revision
+    // (400), so again the list is loaded afresh.
+    expect(await third.stop()).toBe(0);
+    await until(() => page.locator('#live').textContent(), 'reconnecting');
+    const other = tempDbPath();
+    expect((await runTbase(['set', 'other:1', 'x'], { env: { ...server.env, TBASE_DB: other } })).code).toBe(0);
+    running.push(await startServer({ dbPath: other, args: ['--port', String(server.port)] }));
+    await until(() => rowsOf(page), 15_000, ['other:1']);
+    await until(() => page.locator('#live').textContent(), 'live');
     expect(problems).toEqual([]);
     await page.close();
   }, 90_000);

@@ -301,9 +301,26 @@ export const PAGE_SCRIPT = String.raw`'use strict';
 
   function pause(ms, signal) {
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done);
     });
+  }
+
+  /**
+   * Applies an event. A failure is a bug of this page: thrown on its own (so it shows in the console) while the
+   * feed goes on, since reconnecting would only bring the same event again.
+   */
+  function applySafely(type, data) {
+    try {
+      apply(type, JSON.parse(data));
+    } catch (error) {
+      setTimeout(() => { throw error; });
+    }
   }
 
   /**
@@ -337,7 +354,7 @@ export const PAGE_SCRIPT = String.raw`'use strict';
             await readEvents(res.body, {
               id: (id) => { lastId = id; },
               retry: (ms) => { retryMs = ms; },
-              event: (type, data) => apply(type, JSON.parse(data)),
+              event: applySafely,
             });
           } else if (res.status !== 503) {
             // Refused for good (a first request is never 410 or 400 for an id): say so and stop.
