@@ -11,7 +11,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { runTbase } from '../helpers/tbase.js';
 import { freePort } from '../helpers/memcached.js';
 import { removeTempDirs, tempDbPath, tempDir, testServers } from '../helpers/temp.js';
-import { startServer, stopAll, type ServerProcess } from './server-process.js';
+import { startServer, stopAll, type ServerProcess, type StartOptions } from './server-process.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -44,6 +44,24 @@ async function openPage(url: string, { viewport = WIDE, expected }: OpenOptions 
   });
   await page.goto(url);
   return { page, problems };
+}
+
+/** Starts `tbase serve` for one test (stopped after the file, if the test did not). */
+async function serve(options: StartOptions = {}): Promise<ServerProcess> {
+  const server = await startServer(options);
+  running.push(server);
+  return server;
+}
+
+/** Where screenshots go: TBASE_SCREENSHOT_DIR to keep them for a look, else a temp folder removed after the file. */
+function screenshotPath(name: string): string {
+  return join(process.env.TBASE_SCREENSHOT_DIR ?? tempDir(), name);
+}
+
+/** The page's hit ratio for these counters. */
+function ratioText(hits: number | null, misses: number | null): string {
+  if (hits === null || misses === null) return '?';
+  return hits + misses === 0 ? '–' : `${((100 * hits) / (hits + misses)).toFixed(1)}%`;
 }
 
 /** Polls `read` until it deep-equals `expected` (the page updates asynchronously); fails with the last value. */
@@ -122,9 +140,8 @@ describeInBrowser('tbase serve: monitoring page in chromium', () => {
     removeTempDirs();
   }, 30_000);
 
-  test('lists keys with values hidden, reveals one on click, shows live counts, sees a CLI write after refresh', async () => {
-    const server = await startServer();
-    running.push(server);
+  test('lists keys with values hidden, reveals one on click, shows live counts, sees a CLI write without a refresh', async () => {
+    const server = await serve();
     const cli = (...args: string[]) => runTbase(args, { env: server.env });
     expect((await cli('set', 'greeting', 'hello from tbase')).code).toBe(0);
     expect((await cli('set', 'secret:api-key', 'shh-do-not-show', '--ttl', '2h')).code).toBe(0);
@@ -149,8 +166,7 @@ describeInBrowser('tbase serve: monitoring page in chromium', () => {
     expect(await secret.locator('td.ttl').textContent()).toMatch(/^(2h|1h59m)$/);
     await page.locator('tr.entry[data-key="binary"] button.reveal').click();
     await until(() => page.locator('tr.entry[data-key="binary"] .shown').textContent(), '(binary, base64) //4AQQ==');
-    const screenshotDir = process.env.TBASE_SCREENSHOT_DIR ?? tempDir();
-    await page.screenshot({ path: join(screenshotDir, 'serve-page.png'), fullPage: true });
+    await page.screenshot({ path: screenshotPath('serve-page.png'), fullPage: true });
     await secret.locator('button.reveal').click(); // hide again
     expect(await secret.locator('.shown').count()).toBe(0);
 
@@ -178,8 +194,7 @@ describeInBrowser('tbase serve: monitoring page in chromium', () => {
   }, 90_000);
 
   test('live: a new key appears in key order, a change highlights its row (and updates a shown value), a delete or expiry removes it', async () => {
-    const server = await startServer();
-    running.push(server);
+    const server = await serve();
     const cli = async (...args: string[]) => {
       const run = await runTbase(args, { env: server.env });
       expect({ args, code: run.code, stderr: run.stderr }).toEqual({ args, code: 0, stderr: '' });
@@ -242,8 +257,7 @@ describeInBrowser('tbase serve: monitoring page in chromium', () => {
   }, 90_000);
 
   test('live: resumes after the server restarts (Last-Event-ID), and reloads the list when the history is gone or the database was replaced', async () => {
-    const server = await startServer();
-    running.push(server);
+    const server = await serve();
     const cli = async (env: Record<string, string>, ...args: string[]) =>
       expect((await runTbase(args, { env: { ...server.env, ...env } })).code).toBe(0);
     await cli({}, 'set', 'k:1', 'one');
@@ -260,8 +274,7 @@ describeInBrowser('tbase serve: monitoring page in chromium', () => {
     await until(() => page.locator('#live').textContent(), 'reconnecting');
     await cli({}, 'set', 'k:4', 'four');
     await cli({}, 'delete', 'k:1');
-    const again = await startServer({ dbPath: server.dbPath, args: ['--port', String(server.port)] });
-    running.push(again);
+    const again = await serve({ dbPath: server.dbPath, args: ['--port', String(server.port)] });
     await until(() => rowsOf(page), 15_000, ['k:2', 'k:3 added', 'k:4 added']);
     await until(() => page.locator('#live').textContent(), 'live');
     await until(() => page.locator('#error').isHidden(), true); // "cannot reach the server" went with the next poll
@@ -273,8 +286,7 @@ describeInBrowser('tbase serve: monitoring page in chromium', () => {
     await cli({ TBASE_HISTORY_REVISIONS: '1' }, 'set', 'k:5', 'five');
     await cli({ TBASE_HISTORY_REVISIONS: '1' }, 'delete', 'k:2');
     await cli({ TBASE_HISTORY_REVISIONS: '1' }, 'set', 'k:6', 'six');
-    const third = await startServer({ dbPath: server.dbPath, args: ['--port', String(server.port)] });
-    running.push(third);
+    const third = await serve({ dbPath: server.dbPath, args: ['--port', String(server.port)] });
     await until(() => rowsOf(page), 15_000, ['k:3', 'k:4', 'k:5', 'k:6']);
     await until(() => page.locator('#live').textContent(), 'live');
     await cli({}, 'set', 'k:7', 'seven');
@@ -286,7 +298,7 @@ describeInBrowser('tbase serve: monitoring page in chromium', () => {
     await until(() => page.locator('#live').textContent(), 'reconnecting');
     const other = tempDbPath();
     expect((await runTbase(['set', 'other:1', 'x'], { env: { ...server.env, TBASE_DB: other } })).code).toBe(0);
-    running.push(await startServer({ dbPath: other, args: ['--port', String(server.port)] }));
+    await serve({ dbPath: other, args: ['--port', String(server.port)] });
     await until(() => rowsOf(page), 15_000, ['other:1']);
     await until(() => page.locator('#live').textContent(), 'live');
     expect(problems).toEqual([]);
@@ -294,8 +306,7 @@ describeInBrowser('tbase serve: monitoring page in chromium', () => {
   }, 90_000);
 
   test('the hit ratio is hits / (hits + misses) of the database, as `tbase stats` counts them; a server up', async () => {
-    const server = await startServer();
-    running.push(server);
+    const server = await serve();
     const cli = (...args: string[]) => runTbase(args, { env: server.env });
     expect((await cli('set', 'counted', 'value')).code).toBe(0);
     for (let i = 0; i < 3; i++) expect((await cli('get', 'counted')).code).toBe(0);
@@ -307,7 +318,7 @@ describeInBrowser('tbase serve: monitoring page in chromium', () => {
     // The page reads no value here, so the server adds no hits or misses of its own.
     await until(() => page.locator('#stat-hits').textContent(), String(stats.hits));
     expect(await page.locator('#stat-misses').textContent()).toBe(String(stats.misses));
-    expect(await page.locator('#stat-ratio').textContent()).toBe(`${((100 * stats.hits) / (stats.hits + stats.misses)).toFixed(1)}%`);
+    expect(await page.locator('#stat-ratio').textContent()).toBe(ratioText(stats.hits, stats.misses));
     expect(await page.locator('#servers li').evaluateAll((items) => items.map((item) => item.textContent))).toEqual([`${testServers()}up`]);
     expect(await page.locator(`#servers li[data-server="${testServers()}"] .badge`).getAttribute('class')).toBe('badge up');
     expect(problems).toEqual([]);
@@ -316,8 +327,7 @@ describeInBrowser('tbase serve: monitoring page in chromium', () => {
 
   test('each memcached server shows its own state: a dead one is down while the live one is up', async () => {
     const dead = `127.0.0.1:${await freePort()}`;
-    const server = await startServer({ env: { TBASE_SERVERS: `${testServers()},${dead}` } });
-    running.push(server);
+    const server = await serve({ env: { TBASE_SERVERS: `${testServers()},${dead}` } });
     expect((await runTbase(['set', 'k', 'v'], { env: server.env })).code).toBe(0);
     const { page, problems } = await openPage(server.url);
     const states = () =>
@@ -329,23 +339,20 @@ describeInBrowser('tbase serve: monitoring page in chromium', () => {
     expect(await page.locator('#stat-cache').textContent()).toBe('down');
     // The ratio needs both counters: '?' when memcached could not say (one of them lives on the dead server).
     const { hits, misses } = (await (await fetch(`${server.url}/health`)).json()) as { hits: number | null; misses: number | null };
-    const ratio = hits === null || misses === null ? '?' : hits + misses === 0 ? '–' : `${((100 * hits) / (hits + misses)).toFixed(1)}%`;
-    await until(() => page.locator('#stat-ratio').textContent(), ratio);
-    await page.screenshot({ path: join(process.env.TBASE_SCREENSHOT_DIR ?? tempDir(), 'serve-page-dead-server.png') });
+    await until(() => page.locator('#stat-ratio').textContent(), ratioText(hits, misses));
+    await page.screenshot({ path: screenshotPath('serve-page-dead-server.png') });
     expect(problems).toEqual([]);
     await page.close();
   }, 90_000);
 
   test('wide and phone layouts: no horizontal scroll on a phone, rows as cards, screenshots of both', async () => {
-    const server = await startServer();
-    running.push(server);
+    const server = await serve();
     const cli = (...args: string[]) => runTbase(args, { env: server.env });
     const long = `config/${'service-name-without-any-spaces-'.repeat(4)}end`;
     expect((await cli('set', long, 'v'.repeat(300))).code).toBe(0);
     expect((await cli('set', 'greeting', 'hello from tbase', '--ttl', '2h')).code).toBe(0);
     expect((await cli('set', 'session:42', '{"user":"ada","roles":["admin"]}')).code).toBe(0);
     for (let i = 0; i < 5; i++) expect((await cli('get', 'greeting')).code).toBe(0);
-    const dir = process.env.TBASE_SCREENSHOT_DIR ?? tempDir();
     const shots: Record<string, Buffer> = {};
     for (const [name, viewport] of [['wide', WIDE], ['phone', PHONE]] as const) {
       const { page, problems } = await openPage(server.url, { viewport });
@@ -378,12 +385,12 @@ describeInBrowser('tbase serve: monitoring page in chromium', () => {
         expect(value.x).toBeGreaterThanOrEqual(key.x + key.width - 1); // side by side
       }
       await page.evaluate(() => window.scrollTo(0, 0)); // the clicks scrolled the rows into view
-      const path = join(dir, `serve-page-${name}.png`);
+      const path = screenshotPath(`serve-page-${name}.png`);
       await page.screenshot({ path });
       shots[name] = readFileSync(path);
       expect(pngSize(shots[name]!)).toEqual(viewport);
       // The whole page too (for a person to look at): as wide as the viewport, so nothing sticks out sideways.
-      const whole = await page.screenshot({ path: join(dir, `serve-page-${name}-full.png`), fullPage: true });
+      const whole = await page.screenshot({ path: screenshotPath(`serve-page-${name}-full.png`), fullPage: true });
       expect(pngSize(whole).width).toBe(viewport.width);
       expect(pngSize(whole).height).toBeGreaterThanOrEqual(viewport.height);
       expect(problems).toEqual([]);
@@ -403,8 +410,7 @@ describeInBrowser('tbase serve: monitoring page in chromium', () => {
   }, 120_000);
 
   test('asks for the bearer token when the server requires one', async () => {
-    const server = await startServer({ env: { TBASE_SERVE_TOKEN: TOKEN } });
-    running.push(server);
+    const server = await serve({ env: { TBASE_SERVE_TOKEN: TOKEN } });
     expect((await runTbase(['set', 'guarded', 'value'], { env: server.env })).code).toBe(0);
     const { page, problems } = await openPage(server.url);
     await page.locator('#token-form').waitFor({ state: 'visible' });
