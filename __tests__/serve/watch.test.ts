@@ -221,6 +221,26 @@ describe('GET /watch: events', () => {
     ]);
   });
 
+  test('&keys-only leaves the value (and its encoding) out of put events, and only that', async () => {
+    const server = await serve();
+    const watch = await openWatch(server, '/watch?prefix=s:&keys-only=1');
+    await watch.waitFor(() => watch.blocks.length >= 1, 'the opening block');
+    const text = await write(server, 'set', 's:text', 'secret value', '--ttl', '1h');
+    const binary = JSON.parse((await cli(server, ['--json', 'set', 's:bin', '-'], { stdin: Buffer.from([0xff, 0x00]) })).out) as Record<string, unknown>;
+    const del = await write(server, 'delete', 's:text');
+    await watch.waitFor(() => watch.events().length >= 3, 'three events');
+    const [first, ...rest] = watch.events();
+    expect(first!.data.ttl).toBeGreaterThanOrEqual(3598);
+    expect([first, ...rest]).toEqual([
+      { id: String(text.revision), event: 'put', data: { type: 'put', key: 's:text', ttl: first!.data.ttl, revision: text.revision, createRevision: text.revision, version: 1 } },
+      { id: String(binary.revision), event: 'put', data: { type: 'put', key: 's:bin', ttl: null, revision: binary.revision, createRevision: binary.revision, version: 1 } },
+      { id: String(del.revision), event: 'delete', data: { type: 'delete', key: 's:text', revision: del.revision } },
+    ]);
+    expect(watch.blocks.map((block) => block.data ?? '').join('')).not.toContain('secret');
+    const bad = await openWatch(server, '/watch?prefix=s:&keys-only=maybe');
+    expect([bad.status, (bad.body as { error: string }).error]).toEqual([400, 'usage']);
+  });
+
   test('an expiring key shows as an expire event when it expires, with no other write', async () => {
     const server = await serve();
     const watch = await openWatch(server, '/watch?prefix=t:');

@@ -153,7 +153,7 @@ function parseLimit(raw: string | null): number | undefined {
 }
 
 /** `?keys-only`, `?keys-only=1` and `?keys-only=true` are on; absent, `0` and `false` are off. */
-function flag(query: URLSearchParams, name: string): boolean {
+export function flag(query: URLSearchParams, name: string): boolean {
   const value = query.get(name);
   if (value === null) return false;
   if (['', '1', 'true', 'yes', 'on'].includes(value.toLowerCase())) return true;

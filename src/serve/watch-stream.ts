@@ -1,7 +1,9 @@
 /**
  * `GET /watch?prefix=P` / `GET /watch?key=K`: the change feed (watch/feed.ts) as Server-Sent Events, the HTTP side
  * of `tbase watch`. Each change is one event: `event: put|delete|expire`, `data:` the object of
- * `tbase watch --json` (render.ts changeFields), `id:` where it stands in the history.
+ * `tbase watch --json` (render.ts changeFields), `id:` where it stands in the history. With `&keys-only` the `put`
+ * events leave out `value` and `encoding` (the monitoring page lists keys and shows a value only when clicked:
+ * values of every change would otherwise reach every open page, up to 64 MiB each).
  *
  * Event ids are resume points, so a reconnecting EventSource (which sends the last id it saw as `Last-Event-ID`)
  * loses and repeats nothing:
@@ -41,6 +43,7 @@ import { changeFields } from '../render.js';
 import type { CacheAsideStore } from '../store/cache-aside.js';
 import type { KeySelector } from '../store/changes.js';
 import { changeFeed } from '../watch/feed.js';
+import { flag } from './handlers.js';
 import { HttpError } from './http.js';
 import type { Handler } from './router.js';
 
@@ -110,6 +113,7 @@ export function createWatchStreams({ store, now, limits = DEFAULT_WATCH_LIMITS, 
   const handler: Handler = async ({ req, res, query }) => {
     const selector = selectorOf(query);
     const asked = startOf(query, req.headers['last-event-id']);
+    const keysOnly = flag(query, 'keys-only');
     if (req.method === 'HEAD') return void res.writeHead(200, streamHeaders()).end();
     if (closed) throw shuttingDown();
     if (streams.size >= limits.maxWatchers) {
@@ -154,7 +158,8 @@ export function createWatchStreams({ store, now, limits = DEFAULT_WATCH_LIMITS, 
         nth = change.revision === revision ? nth + 1 : 1;
         revision = change.revision;
         if (revision === start.revision && nth <= start.skip) continue;
-        res.write(`id: ${eventId(revision, nth)}\nevent: ${change.type}\ndata: ${JSON.stringify(changeFields(change, now()))}\n\n`);
+        const data = keysOnly ? withoutValue(changeFields(change, now())) : changeFields(change, now());
+        res.write(`id: ${eventId(revision, nth)}\nevent: ${change.type}\ndata: ${JSON.stringify(data)}\n\n`);
         if (res.writableLength <= limits.maxBufferedBytes) continue;
         const outcome = await drained(res, limits.stallMs, controller.signal);
         if (outcome === 'drained') continue;
@@ -191,6 +196,11 @@ function shuttingDown(): HttpError {
 /** The resume point after the `nth` selected change of `revision` (module comment): `R.0`, `R`, `R.2`, … */
 function eventId(revision: number, nth: number): string {
   return nth === 1 ? `${revision}` : `${revision}.${nth}`;
+}
+
+/** An event's data for `keys-only`: every field but the value (and its encoding), in the same order. */
+function withoutValue(fields: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(fields).filter(([name]) => name !== 'value' && name !== 'encoding'));
 }
 
 function streamHeaders() {
