@@ -51,16 +51,17 @@ export async function recordRemovals(db: SqliteConnection, revision: number, typ
 
 /**
  * Stores the database revision a transaction ends at, and drops the changes that fell out of retention. Runs
- * inside the transaction; `compacted` is the highest revision dropped so far.
+ * with the transaction's COMMIT, in the same trip to SQLite (whole numbers only); `compacted` is the highest
+ * revision dropped so far.
  */
-export async function commitRevision(db: SqliteConnection, revision: number, base: number, compacted: number, keep: number): Promise<void> {
+export function commitRevision(db: SqliteConnection, revision: number, base: number, compacted: number, keep: number): void {
   const floor = trimFloor(revision, base, compacted, keep);
   if (floor !== null) {
-    await db.run('DELETE FROM changes WHERE revision <= ?', [floor]);
-    await db.run('UPDATE revision SET value = ?, compacted = ? WHERE id = 1', [revision, floor]);
+    db.runAtCommit('DELETE FROM changes WHERE revision <= ?', [floor]);
+    db.runAtCommit('UPDATE revision SET value = ?, compacted = ? WHERE id = 1', [revision, floor]);
     return;
   }
-  await db.run('UPDATE revision SET value = ? WHERE id = 1', [revision]);
+  db.runAtCommit('UPDATE revision SET value = ? WHERE id = 1', [revision]);
 }
 
 /**

@@ -11,10 +11,26 @@ import { StorageError } from '../errors.js';
 export type SqlParam = string | number | bigint | Buffer | null;
 export type Row = Record<string, unknown>;
 
+/**
+ * Statements kept prepared, by the length of their SQL text in all (a stand-in for the memory their compiled
+ * programs take). node-sqlite3 runs a one-off statement as two trips to its worker thread (prepare, then step),
+ * a prepared one as one; under load each trip waits for a turn of the event loop, so a write round of a dozen
+ * statements paid two dozen turns (serve's group commit). The least recently used ones go first.
+ */
+const PREPARED_SQL_CHARS = 64 * 1024;
+/**
+ * A statement bound with more than this many bytes is not kept: SQLite keeps a copy of its bound values until the
+ * next use, and a 64 MiB value should not stay in memory for that.
+ */
+const KEPT_PARAM_BYTES = 64 * 1024;
+
 export class SqliteConnection {
   private queue: Promise<unknown> = Promise.resolve();
-  /** Prepared statements kept for reuse (bulk writes); see runPrepared. */
+  /** Prepared statements by SQL text, least recently used first (a Map keeps insertion order). */
   private readonly prepared = new Map<string, Promise<sqlite3.Statement>>();
+  private preparedChars = 0;
+  /** Integer-only SQL the current transaction runs with its COMMIT, in the same trip (runAtCommit). */
+  private atCommit = '';
 
   private constructor(
     private readonly db: sqlite3.Database,
@@ -47,21 +63,31 @@ export class SqliteConnection {
     return this.exclusive(async () => {
       // A transaction whose loss at a power cut would do no harm commits without its fsync (WAL keeps commit
       // order, so a later durable commit still carries it to disk); the connection's FULL comes back after it.
-      if (!durable) await this.exec('PRAGMA synchronous = NORMAL');
+      const [begin, commit] = durable ? ['', ''] : ['PRAGMA synchronous = NORMAL; ', '; PRAGMA synchronous = FULL'];
+      this.atCommit = '';
       try {
-        await this.exec('BEGIN IMMEDIATE');
-        try {
-          const result = await work();
-          await this.exec('COMMIT');
-          return result;
-        } catch (error) {
-          await this.exec('ROLLBACK').catch(() => undefined);
-          throw error;
-        }
+        await this.exec(`${begin}BEGIN IMMEDIATE`);
+        const result = await work();
+        await this.exec(`${this.atCommit}COMMIT${commit}`);
+        return result;
+      } catch (error) {
+        // Whatever failed (BEGIN, the work, COMMIT), the connection is left as it was: no transaction, FULL.
+        await this.exec(`ROLLBACK${commit}`).catch(() => (durable ? undefined : this.exec('PRAGMA synchronous = FULL').catch(() => undefined)));
+        throw error;
       } finally {
-        if (!durable) await this.exec('PRAGMA synchronous = FULL');
+        this.atCommit = '';
       }
     });
+  }
+
+  /**
+   * Runs `sql` with the current transaction's COMMIT, in the same trip to SQLite. Only for statements whose
+   * values are written into the text as whole numbers (checked): no parameters, so nothing can be injected.
+   */
+  runAtCommit(sql: string, numbers: number[]): void {
+    if (!numbers.every(Number.isSafeInteger)) throw new Error(`runAtCommit: not whole numbers: ${numbers.join(', ')}`);
+    let i = 0;
+    this.atCommit += `${sql.replace(/\?/g, () => String(numbers[i++]))}; `;
   }
 
   exec(sql: string): Promise<void> {
@@ -70,61 +96,37 @@ export class SqliteConnection {
     });
   }
 
-  run(sql: string, params: SqlParam[] = []): Promise<{ changes: number; lastID: number }> {
-    return new Promise((resolve, reject) => {
-      const path = this.path;
-      this.db.run(sql, params, function (this: sqlite3.RunResult, err: Error | null) {
+  async run(sql: string, params: SqlParam[] = []): Promise<{ changes: number; lastID: number }> {
+    const path = this.path;
+    const done = (resolve: (r: { changes: number; lastID: number }) => void, reject: (e: unknown) => void) =>
+      function (this: sqlite3.RunResult, err: Error | null) {
         if (err) return reject(storageError(err, path));
         resolve({ changes: this.changes, lastID: this.lastID });
-      });
-    });
-  }
-
-  get<T = Row>(sql: string, params: SqlParam[] = []): Promise<T | undefined> {
-    return new Promise((resolve, reject) => {
-      this.db.get(sql, params, (err: Error | null, row: T | undefined) =>
-        err ? reject(storageError(err, this.path)) : resolve(row),
-      );
-    });
-  }
-
-  all<T = Row>(sql: string, params: SqlParam[] = []): Promise<T[]> {
-    return new Promise((resolve, reject) => {
-      this.db.all(sql, params, (err: Error | null, rows: T[]) =>
-        err ? reject(storageError(err, this.path)) : resolve(rows),
-      );
-    });
-  }
-
-  /**
-   * run() and all() through a statement prepared once and reused: the bulk paths send the same multi-row
-   * statement (hundreds of placeholders) many times, and SQLite would parse and plan it anew for each call.
-   * Only for statements that run to completion (writes, and reads whose rows are all fetched): a reused statement
-   * that stopped early would keep its read transaction, and with it an old snapshot, open.
-   */
-  async runPrepared(sql: string, params: SqlParam[]): Promise<{ changes: number; lastID: number }> {
+      };
+    if (!keepable(params)) return new Promise((resolve, reject) => void this.db.run(sql, params, done(resolve, reject)));
     const statement = await this.statement(sql);
-    return new Promise((resolve, reject) => {
-      const path = this.path;
-      statement.run(params, function (this: sqlite3.RunResult, err: Error | null) {
-        if (err) return reject(storageError(err, path));
-        resolve({ changes: this.changes, lastID: this.lastID });
-      });
-    });
+    return new Promise((resolve, reject) => void statement.run(params, done(resolve, reject)));
   }
 
-  async allPrepared<T = Row>(sql: string, params: SqlParam[]): Promise<T[]> {
+  /** The first row. Through all(): a kept statement stopped after its first row would hold its read transaction. */
+  async get<T = Row>(sql: string, params: SqlParam[] = []): Promise<T | undefined> {
+    return (await this.all<T>(sql, params))[0];
+  }
+
+  /** Every row; a kept statement always runs to completion, so it never holds a read transaction (or a snapshot). */
+  async all<T = Row>(sql: string, params: SqlParam[] = []): Promise<T[]> {
+    const done = (resolve: (rows: T[]) => void, reject: (e: unknown) => void) => (err: Error | null, rows: T[]) =>
+      err ? reject(storageError(err, this.path)) : resolve(rows);
+    if (!keepable(params)) return new Promise((resolve, reject) => void this.db.all(sql, params, done(resolve, reject)));
     const statement = await this.statement(sql);
-    return new Promise((resolve, reject) => {
-      statement.all(params, (err: Error | null, rows: T[]) => (err ? reject(storageError(err, this.path)) : resolve(rows)));
-    });
+    return new Promise((resolve, reject) => void statement.all(params, done(resolve, reject)));
   }
 
   close(): Promise<void> {
     return this.queue.then(async () => {
-      const statements = await Promise.all([...this.prepared.values()].map((statement) => statement.catch(() => null)));
-      await Promise.all(statements.map((statement) => new Promise<void>((resolve) => (statement ? statement.finalize(() => resolve()) : resolve()))));
+      await Promise.all([...this.prepared.values()].map(finalize));
       this.prepared.clear();
+      this.preparedChars = 0;
       await new Promise<void>((resolve) => {
         this.db.close(() => resolve());
       });
@@ -133,18 +135,44 @@ export class SqliteConnection {
 
   private statement(sql: string): Promise<sqlite3.Statement> {
     let statement = this.prepared.get(sql);
-    if (!statement) {
-      statement = new Promise((resolve, reject) => {
-        const prepared = this.db.prepare(sql, (err) => {
-          if (!err) return resolve(prepared);
-          this.prepared.delete(sql);
-          reject(storageError(err, this.path));
-        });
-      });
+    if (statement) {
+      this.prepared.delete(sql); // most recently used goes last
       this.prepared.set(sql, statement);
+      return statement;
+    }
+    statement = new Promise((resolve, reject) => {
+      const prepared = this.db.prepare(sql, (err) => {
+        if (!err) return resolve(prepared);
+        if (this.prepared.delete(sql)) this.preparedChars -= sql.length;
+        reject(storageError(err, this.path));
+      });
+    });
+    this.prepared.set(sql, statement);
+    this.preparedChars += sql.length;
+    for (const [oldestSql, oldest] of this.prepared) {
+      if (this.preparedChars <= PREPARED_SQL_CHARS || oldestSql === sql) break;
+      this.prepared.delete(oldestSql);
+      this.preparedChars -= oldestSql.length;
+      // node-sqlite3 queues the finalize behind anything still running on that statement.
+      void finalize(oldest);
     }
     return statement;
   }
+}
+
+function keepable(params: SqlParam[]): boolean {
+  let bytes = 0;
+  for (const param of params) {
+    if (typeof param === 'string') bytes += param.length * 3;
+    else if (Buffer.isBuffer(param)) bytes += param.length;
+    if (bytes > KEPT_PARAM_BYTES) return false;
+  }
+  return true;
+}
+
+async function finalize(statement: Promise<sqlite3.Statement>): Promise<void> {
+  const prepared = await statement.catch(() => null);
+  if (prepared) await new Promise<void>((resolve) => prepared.finalize(() => resolve()));
 }
 
 /** What SQLite said, in words that tell the user what is wrong with which file. */

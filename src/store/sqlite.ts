@@ -59,6 +59,26 @@ const LIVE = '(expires_at IS NULL OR expires_at > ?)';
 const ENTRY_COLUMNS = 'key, value, expires_at, revision, create_revision, version';
 const REVISION_QUERY = 'SELECT value FROM revision WHERE id = 1';
 const REVISION_STATE = 'SELECT value AS revision, compacted FROM revision WHERE id = 1';
+/**
+ * What a write transaction needs to know before it writes, read in ONE query right after BEGIN: the revision it
+ * starts from, whether any invalidation is pending, the pool record, and the earliest expiry (so the purge of
+ * expired rows is asked for only when one is due).
+ */
+const TRANSACTION_STATE = `SELECT value AS revision, compacted, EXISTS (SELECT 1 FROM outbox) AS outbox,
+  (SELECT value FROM meta WHERE name = 'pool') AS pool,
+  (SELECT min(expires_at) FROM entries WHERE expires_at IS NOT NULL) AS nextExpiry
+  FROM revision WHERE id = 1`;
+
+/** The state of a write transaction, kept up to date by the writes it makes. */
+interface TransactionState {
+  revision: number;
+  compacted: number;
+  /** Whether the outbox may hold rows (false: certainly empty, so no key has an invalidation pending). */
+  outbox: boolean;
+  pool: string | null;
+  /** The earliest expiry of any row (null: none expires). */
+  nextExpiry: number | null;
+}
 
 export class SqliteStore implements Store {
   /** One file on one host: every process reads the same clock. */
@@ -150,7 +170,8 @@ export class SqliteStore implements Store {
    */
   async clearInvalidations(ids: number[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.db.transaction(() => this.db.run(`DELETE FROM outbox WHERE id IN (${ids.map(() => '?').join(',')})`, ids), { durable: false });
+    // Ids are whole numbers: the DELETE goes with the COMMIT, so the transaction is two trips to SQLite.
+    await this.db.transaction(async () => this.db.runAtCommit(`DELETE FROM outbox WHERE id IN (${ids.map(() => '?').join(',')})`, ids), { durable: false });
   }
 
   /**
@@ -221,9 +242,9 @@ export class SqliteStore implements Store {
    * so one outbox row per key is enough. Expired rows are purged, a bounded number at a time.
    */
   applyWrites(writes: Write[], now: number): Promise<WriteOutcome> {
-    return this.transaction(async (base) => {
-      const outcome = await this.applyChunk(writes, now, null, base.revision);
-      return { outcome, revision: await this.purgeExpired(now, outcome.revision) };
+    return this.transaction(async (state) => {
+      const outcome = await this.applyChunk(writes, now, null, state);
+      return { outcome, revision: await this.purgeExpired(now, outcome.revision, state) };
     });
   }
 
@@ -232,12 +253,14 @@ export class SqliteStore implements Store {
    * change log's retention, history.ts); `work` returns its result and that revision. Committed changes wake
    * this process's watchers (other processes see the database change).
    */
-  private async transaction<T>(work: (base: { revision: number; compacted: number }) => Promise<{ outcome: T; revision: number }>): Promise<T> {
+  private async transaction<T>(work: (state: TransactionState) => Promise<{ outcome: T; revision: number }>): Promise<T> {
     const outcome = await this.db.transaction(async () => {
-      const base = (await this.db.get<{ revision: number; compacted: number }>(REVISION_STATE))!;
-      const { outcome, revision } = await work(base);
-      if (revision !== base.revision) await commitRevision(this.db, revision, base.revision, base.compacted, this.historyRevisions);
-      return { outcome, changed: revision !== base.revision };
+      const row = (await this.db.get<Omit<TransactionState, 'outbox'> & { outbox: number }>(TRANSACTION_STATE))!;
+      const state: TransactionState = { ...row, outbox: row.outbox !== 0 };
+      const base = state.revision;
+      const { outcome, revision } = await work(state);
+      if (revision !== base) commitRevision(this.db, revision, base, state.compacted, this.historyRevisions);
+      return { outcome, changed: revision !== base };
     });
     if (outcome.changed) this.onCommit?.();
     return outcome.outcome;
@@ -265,14 +288,14 @@ export class SqliteStore implements Store {
         chunks,
         base.revision,
         floor,
-        (writes, revision) => this.applyChunk(writes, now, revision, base.revision),
+        (writes, revision) => this.applyChunk(writes, now, revision, base),
         async (from, to) => {
           for (const table of ['entries', 'changes']) {
             await this.db.run(`UPDATE ${table} SET revision = ?, create_revision = CASE WHEN create_revision = ? THEN ? ELSE create_revision END WHERE revision = ?`, [to, from, to, from]);
           }
         },
       );
-      return { outcome: total, revision: await this.purgeExpired(now, total.revision) };
+      return { outcome: total, revision: await this.purgeExpired(now, total.revision, base) };
     });
   }
 
@@ -310,7 +333,7 @@ export class SqliteStore implements Store {
    */
   expireDue(now: number): Promise<number> {
     return this.transaction(async (base) => {
-      const revision = await this.purgeExpired(now, base.revision);
+      const revision = await this.purgeExpired(now, base.revision, base);
       return { outcome: revision - base.revision, revision };
     });
   }
@@ -380,7 +403,7 @@ export class SqliteStore implements Store {
     return this.db.exclusive(async () => {
       const found = new Map<string, Entry>();
       for (const part of slices([...new Set(keys)], IN_LIST_MAX)) {
-        const rows = await this.bulk('all', `SELECT ${ENTRY_COLUMNS} FROM entries WHERE key IN (${marks(part.length)}) AND ${LIVE}`, part.length, IN_LIST_MAX, [...part, now]);
+        const rows = await this.db.all<EntryRow>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE key IN (${marks(part.length)}) AND ${LIVE}`, [...part, now]);
         for (const row of rows as EntryRow[]) found.set(row.key, toEntry(row));
       }
       return found;
@@ -400,18 +423,18 @@ export class SqliteStore implements Store {
    * One chunk of writes, inside the caller's transaction. `shared` is the one revision every change takes (an
    * import), or null: each change takes the next one.
    */
-  private async applyChunk(writes: Write[], now: number, shared: number | null, base: number): Promise<WriteOutcome> {
+  private async applyChunk(writes: Write[], now: number, shared: number | null, state: TransactionState): Promise<WriteOutcome> {
     const byKey = keyStates(writes);
     const keys = Array.from(byKey.keys());
-    // The outbox is almost always empty (rows live only until memcached acknowledges), and it cannot change while
-    // this transaction holds the write lock: when it is empty, no key of the chunk has an invalidation pending.
-    // The pool record comes along: the invalidations must go to the pool that holds copies at commit (cache-aside.ts).
-    const state = await this.db.get<{ any: number; pool: string | null }>(`SELECT EXISTS (SELECT 1 FROM outbox) AS any, (${POOL_QUERY}) AS pool`);
-    const outboxEmpty = state?.any === 0;
+    // The outbox is almost always empty (rows live only until memcached acknowledges), and only this transaction
+    // can change it while it holds the write lock: when it is empty, no key of the chunk has an invalidation
+    // pending. The pool record comes along: the invalidations must go to the pool that holds copies at commit
+    // (cache-aside.ts).
+    const outboxEmpty = !state.outbox;
     // Values are read only when a condition compares them or a counter adds to them: a bulk load never needs them.
     const columns = needsValues(writes) ? ENTRY_COLUMNS : "key, x'' AS value, expires_at, revision, create_revision, version";
     for (const part of slices(keys, IN_LIST_MAX)) {
-      const rows = await this.bulk('all', `SELECT ${columns} FROM entries WHERE key IN (${marks(part.length)})`, part.length, IN_LIST_MAX, part);
+      const rows = await this.db.all<EntryRow>(`SELECT ${columns} FROM entries WHERE key IN (${marks(part.length)})`, part);
       for (const row of rows as EntryRow[]) {
         const keyState = byKey.get(row.key)!;
         keyState.hadRow = true;
@@ -419,10 +442,13 @@ export class SqliteStore implements Store {
         if (isLive(entry, now)) keyState.current = entry;
       }
       if (outboxEmpty) continue;
-      const queued = await this.bulk('all', `SELECT DISTINCT key FROM outbox WHERE key IN (${marks(part.length)})`, part.length, IN_LIST_MAX, part);
+      const queued = await this.db.all<{ key: string }>(`SELECT DISTINCT key FROM outbox WHERE key IN (${marks(part.length)})`, part);
       for (const row of queued as { key: string }[]) byKey.get(row.key)!.pending = true;
     }
-    const plan = planChunk(writes, byKey, now, shared, base);
+    const plan = planChunk(writes, byKey, now, shared, state.revision);
+    for (const entry of plan.upserts) {
+      if (entry.expiresAt !== null && (state.nextExpiry === null || entry.expiresAt < state.nextExpiry)) state.nextExpiry = entry.expiresAt;
+    }
     // Binding a parameter costs more than anything else SQLite does for a row here, so the end states go in
     // statements shaped to bind as few as they can (UPSERT_SHAPES). Keys are unique among the end states, so the
     // groups may go in any order.
@@ -433,13 +459,10 @@ export class SqliteStore implements Store {
         const params: SqlParam[] = [];
         for (const entry of part) shape.bind(entry, params);
         const rows = part.map((_, row) => shape.row(row * shape.paramsPerRow)).join(', ');
-        await this.bulk(
-          'run',
+        await this.db.run(
           `INSERT INTO entries (${ENTRY_COLUMNS}) VALUES ${rows}
            ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at,
              revision = excluded.revision, create_revision = excluded.create_revision, version = excluded.version`,
-          part.length,
-          shape.rowsPerStatement,
           params,
         );
       }
@@ -450,27 +473,20 @@ export class SqliteStore implements Store {
     const owed: PendingInvalidation[] = [];
     for (const part of slices(plan.owedKeys, IN_LIST_MAX)) {
       const { lastID } = await this.db.run(`INSERT INTO outbox (key) VALUES ${part.map(() => '(?)').join(', ')}`, part);
+      state.outbox = true;
       // One statement under the write lock: AUTOINCREMENT ids of its rows are consecutive, ending at lastID.
       part.forEach((key, i) => owed.push({ id: lastID - part.length + 1 + i, key }));
     }
     await recordChanges(this.db, plan.changes, plan.copied);
-    return { results: plan.results, owed, pool: state?.pool ?? null, revision: plan.revision };
-  }
-
-  /**
-   * A bulk statement: full-size slices (the same SQL text over and over in a big write) go through a statement
-   * prepared once per connection; the odd-sized last slice is prepared, run and dropped as usual.
-   */
-  private bulk(kind: 'run' | 'all', sql: string, size: number, fullSize: number, params: SqlParam[]): Promise<unknown> {
-    if (size === fullSize) return kind === 'run' ? this.db.runPrepared(sql, params) : this.db.allPrepared(sql, params);
-    return kind === 'run' ? this.db.run(sql, params) : this.db.all(sql, params);
+    return { results: plan.results, owed, pool: state.pool, revision: plan.revision };
   }
 
   /**
    * Removes a bounded number of expired rows inside the caller's transaction, as one change at the revision after
    * `revision` (an `expire` change per key, for watchers); resolves to the revision the transaction is at after it.
    */
-  private async purgeExpired(now: number, revision: number): Promise<number> {
+  private async purgeExpired(now: number, revision: number, state: TransactionState): Promise<number> {
+    if (state.nextExpiry === null || state.nextExpiry > now) return revision; // nothing is due: no query
     const expired = await this.db.all<{ key: string }>(
       `SELECT key FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ${PURGE_BATCH}`,
       [now],
