@@ -16,10 +16,13 @@ import { Rounds, type RoundLimits } from './rounds.js';
 
 /**
  * Round sizes (rounds.ts): a read round is one pipelined memcached round and one bulk SQLite read, a write round
- * one transaction. A request waits behind a running round for 2 ms at most before a second round starts beside it.
+ * one transaction. A read waits behind a running round for 2 ms at most before a second round starts beside it.
+ * Write rounds take turns: their transactions would queue on the one connection anyway, so a second round beside
+ * the first would only halve both. A write round gives the next its turn at its commit, so one round's
+ * invalidations go out while the next commits.
  */
 const READ_ROUNDS: RoundLimits = { maxItems: 256, maxWaitMs: 2, maxConcurrent: 4, retryAlone: true };
-const WRITE_ROUNDS: RoundLimits = { maxItems: 128, maxWaitMs: 2, maxConcurrent: 2, retryAlone: false };
+const WRITE_ROUNDS: RoundLimits = { maxItems: 128, maxWaitMs: 2, maxConcurrent: 1, retryAlone: false };
 
 export interface ApiDeps {
   store: CacheAsideStore;
@@ -41,7 +44,7 @@ export interface Api {
 export function createApi({ store, now, dbPath, maxBodyBytes = MAX_VALUE_BYTES, rounds = {} }: ApiDeps): Api {
   // Concurrent GETs share read rounds, concurrent PUTs and DELETEs share one transaction (rounds.ts).
   const reads = new Rounds<string, Lookup>((keys) => store.getMany(keys), { ...READ_ROUNDS, ...rounds.reads });
-  const writes = new Rounds<Write, WriteResult>((batch) => store.write(batch), { ...WRITE_ROUNDS, ...rounds.writes });
+  const writes = new Rounds<Write, WriteResult>((batch, release) => store.write(batch, { onCommitted: release }), { ...WRITE_ROUNDS, ...rounds.writes });
   return {
     /**
      * Up as long as SQLite answers; `status` says `degraded` while memcached is down (reads fall back).

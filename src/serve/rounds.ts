@@ -24,7 +24,10 @@ export interface RoundLimits {
    * (a large value, a memcached timeout) does not hold everyone else back for its whole length.
    */
   maxWaitMs: number;
-  /** Rounds running at once at most (the one in progress plus those started for items that waited too long). */
+  /**
+   * Rounds running at once at most (the one in progress plus those started for items that waited too long). A
+   * round that has released its slot (see `run`) no longer counts.
+   */
   maxConcurrent: number;
   /** Whether a round that throws runs each member again alone (only for idempotent items: reads). */
   retryAlone: boolean;
@@ -45,8 +48,12 @@ export class Rounds<I, O> {
   readonly counts = { rounds: 0, items: 0, retriedAlone: 0 };
 
   constructor(
-    /** Runs one round: resolves to one answer per item, in order. */
-    private readonly run: (items: I[]) => Promise<O[]>,
+    /**
+     * Runs one round: resolves to one answer per item, in order. It may call `release` before it is over, once
+     * the part that must not overlap the next round is done (a write round, at its commit: the next transaction
+     * may begin while this one's invalidations are delivered).
+     */
+    private readonly run: (items: I[], release: () => void) => Promise<O[]>,
     private readonly limits: RoundLimits,
   ) {}
 
@@ -89,24 +96,28 @@ export class Rounds<I, O> {
     this.counts.rounds++;
     this.counts.items += members.length;
     if (this.queue.length > 0) this.watchWait(); // more arrived than one round takes
-    void this.settle(members).finally(() => {
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
       this.running--;
       if (this.queue.length === 0) return;
       // The queue filled while this round ran: the next round starts now (they arrived before it began).
       if (this.running === 0) this.startRound();
       else this.watchWait();
-    });
+    };
+    void this.settle(members, release).finally(release);
   }
 
-  private async settle(members: Pending<I, O>[]): Promise<void> {
+  private async settle(members: Pending<I, O>[], release: () => void): Promise<void> {
     try {
-      const answers = await this.run(members.map((member) => member.item));
+      const answers = await this.run(members.map((member) => member.item), release);
       members.forEach((member, i) => member.resolve(answers[i]!));
     } catch (error) {
       if (members.length === 1 || !this.limits.retryAlone) return members.forEach((member) => member.reject(error));
       // Who caused it is unknown: each runs again alone, so only the item that cannot be done fails.
       this.counts.retriedAlone += members.length;
-      await Promise.all(members.map((member) => this.settle([member])));
+      await Promise.all(members.map((member) => this.settle([member], () => undefined)));
     }
   }
 }

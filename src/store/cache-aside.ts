@@ -157,8 +157,9 @@ export class CacheAsideStore {
    * the keys owed one, pipelined. The cache never holds a value SQLite has not committed. Resolves to what each
    * write did (conditions and counters are decided in that transaction, never from a copy).
    */
-  async write(writes: Write[]): Promise<WriteResult[]> {
+  async write(writes: Write[], { onCommitted }: { onCommitted?: () => void } = {}): Promise<WriteResult[]> {
     const { results, owed, pool } = await this.store.applyWrites(writes, this.options.now());
+    onCommitted?.(); // serve's next write round may begin while these invalidations go out (rounds.ts)
     // The pool as the transaction saw it holds the copies this write must invalidate (a pool change is a write
     // transaction too: no write commits on the old pool after it). Asked even when nothing is owed: the first
     // write on a database records this process's servers as its pool.

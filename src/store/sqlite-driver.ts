@@ -24,6 +24,20 @@ const PREPARED_SQL_CHARS = 64 * 1024;
  */
 const KEPT_PARAM_BYTES = 64 * 1024;
 
+export interface TransactionOptions {
+  /** false: commit without the fsync (for what a power cut may lose without harm). */
+  durable?: boolean;
+  /** SQL run with BEGIN, in the same trip: made by wholeNumberSql, so nothing can be injected. */
+  afterBegin?: string;
+}
+
+/** `sql` with each `?` replaced by the next of `numbers`, which must be whole numbers (checked). */
+export function wholeNumberSql(sql: string, numbers: number[]): string {
+  if (!numbers.every(Number.isSafeInteger)) throw new Error(`SQL with whole numbers only: ${numbers.join(', ')}`);
+  let i = 0;
+  return sql.replace(/\?/g, () => String(numbers[i++]));
+}
+
 export class SqliteConnection {
   private queue: Promise<unknown> = Promise.resolve();
   /** Prepared statements by SQL text, least recently used first (a Map keeps insertion order). */
@@ -59,14 +73,14 @@ export class SqliteConnection {
    * A write transaction. IMMEDIATE takes the write lock up front: a deferred BEGIN that reads and then writes
    * fails at once with SQLITE_BUSY under a concurrent writer in WAL mode, whatever the busy timeout.
    */
-  transaction<T>(work: () => Promise<T>, { durable = true } = {}): Promise<T> {
+  transaction<T>(work: () => Promise<T>, { durable = true, afterBegin = '' }: TransactionOptions = {}): Promise<T> {
     return this.exclusive(async () => {
       // A transaction whose loss at a power cut would do no harm commits without its fsync (WAL keeps commit
       // order, so a later durable commit still carries it to disk); the connection's FULL comes back after it.
       const [begin, commit] = durable ? ['', ''] : ['PRAGMA synchronous = NORMAL; ', '; PRAGMA synchronous = FULL'];
       this.atCommit = '';
       try {
-        await this.exec(`${begin}BEGIN IMMEDIATE`);
+        await this.exec(`${begin}BEGIN IMMEDIATE${afterBegin && `; ${afterBegin}`}`);
         const result = await work();
         await this.exec(`${this.atCommit}COMMIT${commit}`);
         return result;
@@ -85,9 +99,7 @@ export class SqliteConnection {
    * values are written into the text as whole numbers (checked): no parameters, so nothing can be injected.
    */
   runAtCommit(sql: string, numbers: number[]): void {
-    if (!numbers.every(Number.isSafeInteger)) throw new Error(`runAtCommit: not whole numbers: ${numbers.join(', ')}`);
-    let i = 0;
-    this.atCommit += `${sql.replace(/\?/g, () => String(numbers[i++]))}; `;
+    this.atCommit += `${wholeNumberSql(sql, numbers)}; `;
   }
 
   exec(sql: string): Promise<void> {

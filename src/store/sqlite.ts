@@ -9,7 +9,8 @@ import { dirname } from 'node:path';
 import { StorageError } from '../errors.js';
 import { newNamespaceId } from './cache.js';
 import { decodePoolRecord, encodePoolRecord } from './pool.js';
-import { SqliteConnection, type SqlParam } from './sqlite-driver.js';
+import { DeliveredInvalidations } from './delivered.js';
+import { SqliteConnection, wholeNumberSql, type SqlParam } from './sqlite-driver.js';
 import { isLive, needsValues, type Entry, type Write } from './writes.js';
 import { commitRevision, HISTORY_SCHEMA, readChanges, recordChanges, recordRemovals } from './history.js';
 import { HISTORY_REVISIONS, removalChange, type KeySelector } from './changes.js';
@@ -81,6 +82,10 @@ interface TransactionState {
 }
 
 export class SqliteStore implements Store {
+  /** Outbox rows memcached acknowledged, deleted with the next write transaction (delivered.ts). */
+  private readonly delivered = new DeliveredInvalidations((ids) =>
+    this.db.transaction(async () => undefined, { durable: false, afterBegin: deleteOutboxRows(ids) }),
+  );
   /** One file on one host: every process reads the same clock. */
   readonly clockOffsetMs = 0;
 
@@ -123,6 +128,7 @@ export class SqliteStore implements Store {
    * so a long-running process notices a pool change (cache-aside.ts) without a round trip of its own.
    */
   async pendingInvalidations(limit: number): Promise<{ pool: string | null; pending: PendingInvalidation[] }> {
+    await this.delivered.flush(); // rows this process delivered are not pending: not sent again
     const rows = await this.db.exclusive(() =>
       this.db.all<{ id: number | null; key: string }>(
         `SELECT NULL AS id, value AS key FROM meta WHERE name = 'pool'
@@ -164,14 +170,13 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Forget invalidations that memcached has acknowledged. Not fsynced: losing this commit at a power cut only
-   * brings back outbox rows already delivered, which the next reader replays (a tombstone more, never a stale
-   * copy). It saves every write its second fsync (serve's group commit: about half the time of a write round).
+   * Forget invalidations that memcached has acknowledged: the next write transaction deletes them with its BEGIN,
+   * or, if none comes within a few milliseconds, a transaction of their own without its fsync (delivered.ts).
+   * Losing that commit at a power cut only brings back rows already delivered, which the next reader replays (a
+   * tombstone more, never a stale copy).
    */
   async clearInvalidations(ids: number[]): Promise<void> {
-    if (ids.length === 0) return;
-    // Ids are whole numbers: the DELETE goes with the COMMIT, so the transaction is two trips to SQLite.
-    await this.db.transaction(async () => this.db.runAtCommit(`DELETE FROM outbox WHERE id IN (${ids.map(() => '?').join(',')})`, ids), { durable: false });
+    this.delivered.add(ids);
   }
 
   /**
@@ -209,6 +214,7 @@ export class SqliteStore implements Store {
   }
 
   async stats(now: number): Promise<StoreStats> {
+    await this.delivered.flush();
     return this.db.exclusive(async () => {
       const counts = await this.db.get<{ live: number; expired: number; pending: number; revision: number }>(
         `SELECT
@@ -254,6 +260,9 @@ export class SqliteStore implements Store {
    * this process's watchers (other processes see the database change).
    */
   private async transaction<T>(work: (state: TransactionState) => Promise<{ outcome: T; revision: number }>): Promise<T> {
+    // Outbox rows already delivered go first, with BEGIN: before the state query sees the outbox (delivered.ts).
+    const delivered = this.delivered.take();
+    const afterBegin = delivered.length > 0 ? deleteOutboxRows(delivered) : '';
     const outcome = await this.db.transaction(async () => {
       const row = (await this.db.get<Omit<TransactionState, 'outbox'> & { outbox: number }>(TRANSACTION_STATE))!;
       const state: TransactionState = { ...row, outbox: row.outbox !== 0 };
@@ -261,6 +270,9 @@ export class SqliteStore implements Store {
       const { outcome, revision } = await work(state);
       if (revision !== base) commitRevision(this.db, revision, base, state.compacted, this.historyRevisions);
       return { outcome, changed: revision !== base };
+    }, { afterBegin }).catch((error: unknown) => {
+      this.delivered.giveBack(delivered);
+      throw error;
     });
     if (outcome.changed) this.onCommit?.();
     return outcome.outcome;
@@ -498,7 +510,8 @@ export class SqliteStore implements Store {
     return revision + 1;
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.delivered.flush();
     return this.db.close();
   }
 }
@@ -563,6 +576,11 @@ const UPSERT_SHAPES: UpsertShape[] = [
     bind: (entry, params) => void params.push(entry.key, entry.value, entry.expiresAt, entry.revision, entry.createRevision, entry.version),
   }),
 ];
+
+/** The SQL that deletes the outbox rows with these ids (whole numbers, written into the text). */
+function deleteOutboxRows(ids: number[]): string {
+  return wholeNumberSql(`DELETE FROM outbox WHERE id IN (${marks(ids.length)})`, ids);
+}
 
 function marks(n: number): string {
   return new Array<string>(n).fill('?').join(',');
