@@ -19,7 +19,7 @@ import { renderError, renderResult, reportShortfall } from '../render.js';
 import type { Counters } from '../store/cache-aside.js';
 import type { Entry } from '../store/store.js';
 import { guide } from './guided.js';
-import { findCommand } from './words.js';
+import { findCommand } from '../commands/words.js';
 import { syntaxHint } from './hints.js';
 import { History } from './history.js';
 import { Keyboard } from './keyboard.js';
