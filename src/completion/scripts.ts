@@ -41,7 +41,8 @@ if [[ $funcstack[1] == _tbase ]]; then _tbase "$@"; else compdef _tbase tbase; f
 
 const FISH = `# tbase completion for fish. Install: tbase completion fish > ~/.config/fish/completions/tbase.fish
 function __tbase_complete
-    set -l program (commandline -opc)[1]
+    # The program as typed, past any VAR=value before it (fish runs those as the command's environment).
+    set -l program (commandline -opc | string match -rv '^[A-Za-z_][A-Za-z0-9_]*=')[1]
     set -l reply ($program __complete fish (commandline -cp) 2>/dev/null | string split0)
     if test "$reply[1]" = files
         set reply (__fish_complete_path (commandline -ct))

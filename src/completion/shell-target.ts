@@ -30,7 +30,9 @@ export interface ShellTarget {
 }
 
 export function shellTarget(line: ShellLine, quoted: boolean): ShellTarget {
-  const [assignments, args] = splitProgram(line.words);
+  const program = splitProgram(line.words);
+  if (!program) return { target: { kind: 'none' }, lead: '', db: undefined }; // the program's own name is being typed
+  const [assignments, args] = program;
   const db = dbOption(args) ?? assignments.get('TBASE_DB');
   let at = 0;
   while (at < args.length && isOption(args[at]!)) at += takesValue(programWords, args[at]!) ? 2 : 1;
@@ -53,8 +55,8 @@ export function commandNames(): string[] {
   return [...namesOf(commands), ...namesOf(NOT_IN_TABLE)].sort();
 }
 
-/** The words after the program's own name, and the `NAME=value` assignments before it. */
-function splitProgram(words: readonly string[]): [Map<string, string>, string[]] {
+/** The `NAME=value` assignments before the program's name, and the words after it; null before the name. */
+function splitProgram(words: readonly string[]): [Map<string, string>, string[]] | null {
   const assignments = new Map<string, string>();
   let at = 0;
   for (; at < words.length; at++) {
@@ -62,7 +64,7 @@ function splitProgram(words: readonly string[]): [Map<string, string>, string[]]
     if (!match) break;
     assignments.set(match[1]!, match[2]!);
   }
-  return [assignments, words.slice(at + 1)];
+  return at < words.length ? [assignments, words.slice(at + 1)] : null;
 }
 
 function dbOption(args: readonly string[]): string | undefined {
