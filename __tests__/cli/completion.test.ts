@@ -7,10 +7,12 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import pg from 'pg';
 import { commands } from '../../src/commands/index.js';
 import { GLOBAL_OPTIONS } from '../../src/commands/program-words.js';
 import { optionNames } from '../../src/commands/words.js';
 import { silentServer } from '../helpers/fake-servers.js';
+import { postgresAvailable, startPostgres } from '../helpers/postgres.js';
 import { removeTempDirs, tempDbPath, tempDir } from '../helpers/temp.js';
 import { BIN, runTbase } from '../helpers/tbase.js';
 
@@ -166,7 +168,7 @@ describe('bash', () => {
   });
 
   test('file names are left to bash: import, batch, --db', async () => {
-    for (const line of ['tbase import ', 'tbase batch ', 'tbase --db ', 'tbase get --db ']) {
+    for (const line of ['tbase import ', 'tbase batch ', 'tbase --db ', 'tbase get --db ', 'tbase --db=/tm']) {
       expect({ line, ...(await bashComplete(line)) }).toEqual({ line, replies: [], compopt: '-o default ' });
     }
   });
@@ -210,6 +212,24 @@ describe('the hidden entry', () => {
   });
 });
 
+(postgresAvailable() ? test : test.skip)('a postgres:// --db: keys from its schema; a schema that does not exist is not created', async () => {
+  const postgres = await startPostgres({ settings: { fsync: 'off' } });
+  try {
+    const url = postgres.url;
+    expect((await bashComplete(`tbase --db ${url} get `)).replies).toEqual([]);
+    expect((await runTbase(['--no-cache', '--db', url], { stdin: 'set "pg key" v\nset pg:2 v\n' })).code).toBe(0);
+    expect((await bashComplete(`tbase --db ${url} get pg`)).replies).toEqual(['pg\\ key', 'pg:2']);
+    expect((await bashComplete(`tbase --db ${url}?schema=elsewhere get `)).replies).toEqual([]);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const { rows } = await client.query("SELECT nspname FROM pg_namespace WHERE nspname IN ('tbase', 'elsewhere')");
+    await client.end();
+    expect(rows).toEqual([{ nspname: 'tbase' }]);
+  } finally {
+    await postgres.stop();
+  }
+});
+
 /** SQLite's key order: UTF-8 bytes. */
 function byBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
@@ -237,6 +257,8 @@ describe('zsh and fish scripts', () => {
     expect(await fish('tbase get it')).toEqual(["it's"]);
     expect(await fish(`tbase --db ${otherDb} get o`)).toEqual(OTHER_KEYS);
     expect(await fish(`TBASE_DB=${otherDb} tbase get o`)).toEqual(OTHER_KEYS); // bash and zsh leave VAR=value out of the line
+    expect(await fish(`tbase import ${otherDb.slice(0, -4)}`)).toEqual([otherDb]);
+    expect(await fish(`tbase --db=${otherDb.slice(0, -4)}`)).toEqual([`--db=${otherDb}`]);
     const missing = join(tempDir(), 'missing.db');
     expect(await fish(`tbase --db ${missing} get `)).toEqual([]);
     expect(existsSync(missing)).toBe(false);

@@ -32,7 +32,7 @@ _tbase() {
   out=$("\${words[1]}" __complete zsh "\${(j: :)words[1,CURRENT-1]} $QIPREFIX$PREFIX" 2>/dev/null)
   reply=("\${(@0)\${out%$'\\0'}}")
   case $reply[1] in
-    files) _files ;;
+    files) compset -P '--*='; _files ;;
     words) shift reply; (( $#reply )) && compadd -- "\${reply[@]}" ;;
   esac
 }
@@ -45,7 +45,10 @@ function __tbase_complete
     set -l program (commandline -opc | string match -rv '^[A-Za-z_][A-Za-z0-9_]*=')[1]
     set -l reply ($program __complete fish (commandline -cp) 2>/dev/null | string split0)
     if test "$reply[1]" = files
-        set reply (__fish_complete_path (commandline -ct))
+        # A file name, also after --db=: complete what follows the = and keep the option in front.
+        set -l token (commandline -ct)
+        set -l option (string match -r -- '^--[^=]*=' $token; or echo '')
+        set reply $option(__fish_complete_path (string replace -r -- '^--[^=]*=' '' $token))
     else
         set -e reply[1]
     end
