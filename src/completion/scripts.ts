@@ -43,6 +43,7 @@ const FISH = `# tbase completion for fish. Install: tbase completion fish > ~/.c
 function __tbase_complete
     # The program as typed, past any VAR=value before it (fish runs those as the command's environment).
     set -l program (commandline -opc | string match -rv '^[A-Za-z_][A-Za-z0-9_]*=')[1]
+    type -q -- $program; or return # fish would report a missing command in spite of 2>/dev/null
     set -l reply ($program __complete fish (commandline -cp) 2>/dev/null | string split0)
     if test "$reply[1]" = files
         # A file name, also after --db=: complete what follows the = and keep the option in front.
