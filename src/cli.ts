@@ -2,7 +2,6 @@
  * Entry point and the one error boundary of one-shot runs: parse the command line, pick the mode, run, and turn
  * the outcome into output and an exit status (CONTRACT.md). Nothing here knows how a command works.
  */
-import { readFileSync } from 'node:fs';
 import { resolveConfig, type Config } from './config.js';
 import { Context } from './context.js';
 import { ExitCode, exitCodeOf } from './errors.js';
@@ -11,15 +10,19 @@ import { parseSimpleCommandLine } from './argv.js';
 import { boundHeapGrowth } from './memory.js';
 import type { Invocation, ParseOutcome } from './program.js';
 import { renderError, renderResult, reportShortfall } from './render.js';
+import { tbaseVersion, versions } from './versions.js';
 
 export async function main(argv: string[], io: IO, env: Record<string, string | undefined>): Promise<number> {
   let json = argv.includes('--json');
   let command: string | undefined;
+  // Shell completion's hidden entry (completion/run.ts): it reports nothing and always exits 0, so it stays
+  // outside this function's error boundary.
+  if (argv[0] === '__complete') return (await import('./completion/run.js')).runCompletion(argv.slice(1), io, env);
   try {
     // The common one-shot line skips commander (argv.ts); everything else, and help, goes through it.
     const outcome: ParseOutcome =
       parseSimpleCommandLine(argv) ??
-      (await import('./program.js')).parseCommandLine(argv, version(), { writeOut: (text) => void io.out(text) });
+      (await import('./program.js')).parseCommandLine(argv, await versionText(argv), { writeOut: (text) => void io.out(text) });
     if (outcome.kind === 'done') return ExitCode.ok;
     const config = resolveConfig(outcome.flags, env);
     json = config.json;
@@ -56,15 +59,13 @@ async function runOneShot(io: IO, config: Config, invocation: Invocation): Promi
   }
 }
 
-/** The package version, from package.json one or two folders up (dist/ from tsc, dist/bundle/ from esbuild). */
-function version(): string {
-  for (const relative of ['../package.json', '../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string; version: string };
-      if (pkg.name === 'tenantbase') return pkg.version;
-    } catch {
-      // not this one
-    }
-  }
-  return 'unknown';
+/**
+ * What `--version` prints: the version; with `--verbose` (before any `--`) also the SQLite library and Node
+ * versions, which costs loading sqlite3, so only then.
+ */
+async function versionText(argv: string[]): Promise<string> {
+  const options = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
+  if (!options.includes('--verbose') || !(options.includes('--version') || options.includes('-V'))) return tbaseVersion();
+  const { tbase, sqlite, node } = await versions();
+  return `${tbase}\nsqlite ${sqlite}\nnode ${node}`;
 }

@@ -38,7 +38,7 @@ const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 export function resolveConfig(flags: GlobalFlags, env: Env): Config {
   if (flags.db === '') throw new UsageError('--db needs a path or a postgres:// URL');
   return {
-    db: parseLocation(flags.db ?? nonEmpty(env.TBASE_DB) ?? defaultDbPath(env)),
+    db: databaseLocation(flags.db, env),
     servers: parseServers(flags.servers ?? nonEmpty(env.TBASE_SERVERS) ?? nonEmpty(env.MEMCACHE_SERVERS) ?? DEFAULT_SERVERS),
     cacheEnabled: flags.cache !== false && !isTruthy(env.TBASE_NO_CACHE),
     json: flags.json === true,
@@ -46,6 +46,11 @@ export function resolveConfig(flags: GlobalFlags, env: Env): Config {
     busyTimeoutMs: positiveInt(env.TBASE_BUSY_TIMEOUT_MS, 'TBASE_BUSY_TIMEOUT_MS') ?? DEFAULT_BUSY_TIMEOUT_MS,
     historyRevisions: positiveInt(env.TBASE_HISTORY_REVISIONS, 'TBASE_HISTORY_REVISIONS') ?? HISTORY_REVISIONS,
   };
+}
+
+/** `--db` (when given) > TBASE_DB > the default file. */
+export function databaseLocation(flag: string | undefined, env: Env): DatabaseLocation {
+  return parseLocation(flag ?? nonEmpty(env.TBASE_DB) ?? defaultDbPath(env));
 }
 
 export function defaultDbPath(env: Env): string {

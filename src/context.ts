@@ -36,6 +36,7 @@ export class Context implements CommandContext {
   private policy: CacheAsideStore | null = null;
   /** The open store's memcached pool, kept so a long session can read and refresh its health. */
   private cachePool: MemcachePool | null = null;
+  private readonly onCacheFault: (error: CacheError) => void;
 
   constructor(
     readonly io: IO,
@@ -44,6 +45,7 @@ export class Context implements CommandContext {
   ) {
     const local = options.now ?? Date.now;
     this.now = () => local() + (this.policy?.store.clockOffsetMs ?? 0);
+    this.onCacheFault = options.onCacheFault ?? ((error) => this.noticeOnce(error));
   }
 
   /**
@@ -86,11 +88,17 @@ export class Context implements CommandContext {
     await this.cachePool?.probe();
   }
 
+  /**
+   * Waits for the connection to memcached made at open to connect or fail (within the cache timeout), so a command
+   * that never needed memcached (a fresh insert, a listing) still says it is unreachable, as every other does.
+   */
   async close(): Promise<void> {
     const opened = this.opened;
+    const cachePool = this.cachePool;
     this.opened = null;
     this.cachePool = null;
     this.policy = null;
+    await cachePool?.connected();
     if (opened) await (await opened.catch(() => null))?.close();
   }
 
@@ -117,7 +125,7 @@ export class Context implements CommandContext {
     this.cachePool = cache;
     this.policy = new CacheAsideStore(store, cache, {
       now: this.now,
-      onCacheFault: this.options.onCacheFault ?? ((error) => this.noticeOnce(error)),
+      onCacheFault: this.onCacheFault,
       onPoolMismatch: (recorded, configured) => this.poolNotice(recorded, configured),
     });
     return this.policy;
@@ -129,7 +137,7 @@ export class Context implements CommandContext {
       timeoutMs: this.config.cacheTimeoutMs,
       retryAfterMs: this.options.cacheRetryAfterMs ?? 2000,
     });
-    pool.connect();
+    pool.connect(this.onCacheFault);
     return pool;
   }
 
@@ -149,6 +157,17 @@ export class Context implements CommandContext {
   private noticeOnce(error: CacheError): void {
     if (this.cacheNoticeShown) return;
     this.cacheNoticeShown = true;
-    this.io.err(`${this.io.errColour.yellow('tbase: notice:')} cache unavailable, answering from ${engineName(this.config.db)} (${error.message})`);
+    this.io.err(cacheNotice(this.io, this.config, error.message));
   }
+}
+
+/**
+ * The one notice every front gives when memcached cannot be used (one line, on stderr; the exit status is never
+ * touched): what it answers from instead, why, and how to run without memcached so the notice goes away.
+ */
+export function cacheNotice(io: IO, config: Config, reason: string | undefined): string {
+  return (
+    `${io.errColour.yellow('tbase: notice:')} cache unavailable, answering from ${engineName(config.db)}${reason ? ` (${reason})` : ''}; ` +
+    'silence with --no-cache or TBASE_NO_CACHE=1'
+  );
 }

@@ -5,10 +5,11 @@
  */
 import { Command, CommanderError } from 'commander';
 import { commands } from './commands/index.js';
-import type { CommandSpec } from './commands/types.js';
+import { batchWords, GLOBAL_OPTIONS, helpWords, serveWords, VERSION_OPTION } from './commands/program-words.js';
+import type { CommandSpec, CommandWords } from './commands/types.js';
 import type { GlobalFlags } from './config.js';
 import { UsageError } from './errors.js';
-import { DEFAULT_HOST, DEFAULT_PORT, parseServeOptions, TOKEN_ENV, type ServeOptions } from './serve/options.js';
+import { parseServeOptions, TOKEN_ENV, type ServeOptions } from './serve/options.js';
 
 export interface Invocation {
   spec: CommandSpec<unknown>;
@@ -40,19 +41,25 @@ Environment:
   TBASE_CACHE_TIMEOUT_MS (default 500), TBASE_BUSY_TIMEOUT_MS (default 5000), TBASE_HISTORY_REVISIONS (default 100000)
   REPL: TBASE_HISTORY (file; empty or off: none), TBASE_HISTORY_SIZE, TBASE_HISTORY_REDACT=1
 
-Exit status: 0 ok, 1 key not found, 2 usage error, 3 storage error, 4 condition not met (--if-…, lock held, watch history gone).`;
+Exit status: 0 ok, 1 key not found, 2 usage error, 3 storage error, 4 condition not met (--if-…, lock held, watch history gone).
 
-/** Parses a whole command line (argv without node and script). */
+Examples:
+  tbase set session:42 token --ttl 15m        store a value that expires in 15 minutes
+  tbase get -n photo > photo.jpg              the exact stored bytes, no newline added
+  tbase list user: --json                     every key under user:, as one JSON object
+  printf 'set a 1\\nget a\\n' | tbase           pipe commands in: batch, one answer per line
+  tbase serve --port 8000                     HTTP API and monitoring page on 127.0.0.1:8000
+  source <(tbase completion bash)             Tab completion in bash (also zsh, fish: tbase help completion)`;
+
+/**
+ * Parses a whole command line (argv without node and script). `version` is what `--version` prints (cli.ts makes
+ * the `--verbose` one, which needs the SQLite library loaded).
+ */
 export function parseCommandLine(argv: string[], version: string, output: ProgramOutput): ParseOutcome {
   let outcome: ParseOutcome = { kind: 'done' };
   const program = configure(new Command('tbase'), output)
     .description(DESCRIPTION)
-    .version(version, '-V, --version', 'print the version')
-    .option('--db <path|url>', 'SQLite database file, or postgres://user@host:port/db (env TBASE_DB)')
-    .option('--servers <host:port,…>', 'memcached servers (env TBASE_SERVERS, MEMCACHE_SERVERS)')
-    .option('--no-cache', 'bypass memcached (env TBASE_NO_CACHE=1)')
-    .option('--json', 'print JSON (batch: one JSON object per command)')
-    .option('--bail', 'batch: stop at the first command that fails')
+    .version(version, VERSION_OPTION.flags, VERSION_OPTION.description)
     .addHelpText('after', GLOBAL_HELP)
     .allowExcessArguments()
     .action(() => {
@@ -61,28 +68,27 @@ export function parseCommandLine(argv: string[], version: string, output: Progra
       if (unknown !== undefined) throw new UsageError(`unknown command ${JSON.stringify(unknown)} (see tbase --help)`);
       outcome = { kind: 'session', bail: program.opts().bail === true, flags: program.opts<GlobalFlags>() };
     });
+  for (const option of GLOBAL_OPTIONS) program.option(option.flags, option.description);
   addCommands(program, output, (invocation) => {
     outcome = { kind: 'command', invocation, flags: program.opts<GlobalFlags>() };
   });
-  program
-    .command('batch')
-    .allowExcessArguments(false)
-    .description('run commands from FILE (or - for stdin), one per line')
-    .argument('[file]', 'file of commands; - or nothing reads stdin', '-')
-    .option('--bail', 'stop at the first command that fails')
-    .action((file: string, opts: { bail?: boolean }) => {
-      const bail = opts.bail === true || program.opts().bail === true;
-      outcome = { kind: 'batch', file, bail, flags: program.opts<GlobalFlags>() };
-    });
-  program
-    .command('serve')
-    .description('HTTP API and monitoring page over the same store')
-    .option('--host <host>', `address to bind (default ${DEFAULT_HOST}; anything but loopback needs ${TOKEN_ENV})`)
-    .option('--port <port>', `port to listen on (default ${DEFAULT_PORT}; 0 picks a free one)`)
+  declare(program.command(batchWords.name), batchWords).action((file: string | undefined, opts: { bail?: boolean }) => {
+    const bail = opts.bail === true || program.opts().bail === true;
+    outcome = { kind: 'batch', file: file ?? '-', bail, flags: program.opts<GlobalFlags>() };
+  });
+  declare(program.command(serveWords.name), serveWords)
     .addHelpText('after', `\nEnvironment:\n  ${TOKEN_ENV}  bearer token required by every API request (mandatory off loopback)`)
     .action((opts: { host?: string; port?: string }) => {
       outcome = { kind: 'serve', serve: parseServeOptions(opts), flags: program.opts<GlobalFlags>() };
     });
+  // `help X` prints exactly what `X --help` does (commander's own help command would print the whole overview, to
+  // stderr, for an unknown X).
+  declare(program.command(helpWords.name), helpWords).action((name: string | undefined) => {
+    if (name === undefined) return program.outputHelp();
+    const command = findSubcommand(program, name);
+    if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)} (see tbase --help)`);
+    command.outputHelp();
+  });
   runParser(() => program.parse(argv, { from: 'user' }));
   return outcome;
 }
@@ -110,11 +116,29 @@ export function commandHelp(name: string): string | null {
   const output: ProgramOutput = { writeOut: (chunk) => void (text += chunk) };
   const program = configure(new Command('tbase'), output);
   addCommands(program, output, () => undefined);
-  const wanted = name.toLowerCase();
-  const command = program.commands.find((c) => c.name() === wanted || c.aliases().includes(wanted));
+  const command = findSubcommand(program, name);
   if (!command) return null;
   command.outputHelp();
   return text;
+}
+
+/** A command's words (summary, aliases, arguments, options) declared to commander. */
+function declare(command: Command, words: CommandWords): Command {
+  // Sub-commands inherit settings: the root allows excess words (to report unknown commands), they must not.
+  command.description(words.summary).allowExcessArguments(false);
+  if (words.aliases) command.aliases(words.aliases);
+  for (const arg of words.args) {
+    const name = arg.variadic ? `${arg.name}...` : arg.name;
+    command.argument(arg.required ? `<${name}>` : `[${name}]`, arg.description);
+  }
+  for (const option of words.options) command.option(option.flags, option.description);
+  return command;
+}
+
+/** A sub-command by name or alias, as the REPL reads names: case-insensitive. */
+function findSubcommand(program: Command, name: string): Command | undefined {
+  const wanted = name.toLowerCase();
+  return program.commands.find((c) => c.name() === wanted || c.aliases().includes(wanted));
 }
 
 function configure(program: Command, output: ProgramOutput): Command {
@@ -130,14 +154,7 @@ function configure(program: Command, output: ProgramOutput): Command {
 
 function addCommands(program: Command, output: ProgramOutput, onParsed: (invocation: Invocation) => void): void {
   for (const spec of commands) {
-    // Sub-commands inherit settings: the root allows excess words (to report unknown commands), they must not.
-    const command = configure(program.command(spec.name), output).description(spec.summary).allowExcessArguments(false);
-    if (spec.aliases) command.aliases(spec.aliases);
-    for (const arg of spec.args) {
-      const name = arg.variadic ? `${arg.name}...` : arg.name;
-      command.argument(arg.required ? `<${name}>` : `[${name}]`, arg.description);
-    }
-    for (const option of spec.options) command.option(option.flags, option.description);
+    const command = declare(configure(program.command(spec.name), output), spec);
     if (spec.examples.length > 0) {
       command.addHelpText('after', `\nExamples:\n${spec.examples.map((e) => `  ${e}`).join('\n')}`);
     }

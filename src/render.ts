@@ -81,6 +81,8 @@ export async function renderResult(ctx: RenderContext, command: string, result: 
       return;
     case 'ran':
       return;
+    case 'script':
+      return io.out(result.script);
     case 'imported':
       if (mode === 'human') return io.out(`${c.green('Imported')} ${result.count} ${result.count === 1 ? 'entry' : 'entries'}${c.dim(` (${result.overwritten} overwritten, revision ${result.revision})`)}\n`);
       return;
@@ -164,6 +166,8 @@ export function resultFields(result: CommandResult, now: number): Record<string,
       return { count: result.count, overwritten: result.overwritten, revision: result.revision };
     case 'pool':
       return poolJson(result);
+    case 'script':
+      return { shell: result.shell, script: result.script };
     default:
       return undefined;
   }
@@ -222,6 +226,9 @@ export function statsFields(result: Extract<CommandResult, { kind: 'stats' }>): 
     ['hits', stats.hits],
     ['misses', stats.misses],
     ...poolFields(stats.pool),
+    ['tbase_version', result.versions.tbase],
+    ['sqlite_version', result.versions.sqlite],
+    ['node_version', result.versions.node],
   ];
   return fields.map(([name, value]) => [name, String(value ?? 'unknown')]);
 }
@@ -231,7 +238,7 @@ async function renderStats(ctx: RenderContext, command: string, result: Extract<
   const { stats } = result;
   const rows = statsFields(result);
   if (mode === 'json') {
-    return io.out(`${JSON.stringify({ ok: true, command, ...ctx.extra, database: result.dbPath, ...stats })}\n`);
+    return io.out(`${JSON.stringify({ ok: true, command, ...ctx.extra, database: result.dbPath, ...stats, versions: result.versions })}\n`);
   }
   const c = io.colour;
   const paint = (name: string, value: string) =>

@@ -216,7 +216,7 @@ test('memcached going away shows in the prompt, and the REPL recovers by itself 
 
   await memcached.stop();
   const down = await session.run('get k');
-  expect(down).toMatch(/^v\n\(\d+(\.\d)? ms · cache down, from SQLite\)\ntbase: notice: cache unavailable, answering from SQLite \(.+\)$/);
+  expect(down).toMatch(/^v\n\(\d+(\.\d)? ms · cache down, from SQLite\)\ntbase: notice: cache unavailable, answering from SQLite \(.+\); silence with --no-cache or TBASE_NO_CACHE=1$/);
   expect(lastLine(session.screen())).toBe('tbase (cache down)>');
   expect(await session.run('set k v2')).toMatch(/^OK \(revision \d+\)\n/); // said once, not after every command
 

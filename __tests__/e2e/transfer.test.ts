@@ -188,7 +188,7 @@ describe.each(storeKinds())('%s store', (kind) => {
       expect(readFileSync(file).length).toBeGreaterThan(1024 * 1024);
       const imported = await run(['import', file], true);
       expect(imported.code).toBe(0);
-      expect(imported.err).toMatch(/import .*bytes/);
+      expect(imported.err).toMatch(/import .*\d\.\d MiB\/\d\.\d MiB/); // sizes in binary units, not byte counts
     }, 60_000);
   });
 });

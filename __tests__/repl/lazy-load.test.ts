@@ -48,3 +48,13 @@ test('the one-shot path imports no Inquirer package; the REPL loop does, and is 
   const repl = reachable(resolve(SRC, 'repl/loop.ts')).packages;
   expect(repl.has('@inquirer/core') && repl.has('@inquirer/prompts')).toBe(true);
 });
+
+test('shell completion (`tbase __complete`, at every Tab) loads no more than one-shot start-up does', () => {
+  expect(readFileSync(resolve(SRC, 'cli.ts'), 'utf8')).toMatch(/await import\('\.\/completion\/run\.js'\)/);
+  const oneShot = reachable(resolve(SRC, 'index.ts'));
+  const { modules, packages } = reachable(resolve(SRC, 'completion/run.ts'));
+  expect([...packages].filter((p) => !oneShot.packages.has(p))).toEqual([]);
+  // Not Inquirer, commander or memjs (completion never asks memcached); the store loads as for any command.
+  for (const name of ['@inquirer/core', '@inquirer/prompts', 'commander', 'memjs', 'sqlite3', 'pg']) expect(packages.has(name)).toBe(false);
+  expect([...modules].filter((m) => m.startsWith(resolve(SRC, 'repl')))).toEqual([]);
+});

@@ -49,6 +49,7 @@ describe('tbase serve: JSON API', () => {
     expect(body).toMatchObject({ ok: true, status: 'ok', cache: 'up', database: server.dbPath });
     expect(body.keys).toBeGreaterThanOrEqual(1);
     expect(body.servers).toEqual({ [server.env.TBASE_SERVERS!]: 'up' });
+    expect(body.versions).toEqual({ tbase: expect.stringMatching(/^\d+\.\d+\.\d+/), sqlite: expect.stringMatching(/^3\./), node: process.versions.node }); // as stats --json
   });
 
   test('PUT creates (201) then replaces (204); GET answers raw bytes or JSON; DELETE 204 then 404', async () => {

@@ -72,8 +72,8 @@ test('at-commit SQL runs with the COMMIT; a failed transaction runs none of it',
 
 test('at-commit SQL takes whole numbers only', async () => {
   const db = await connect();
-  await expect(db.transaction(async () => db.runAtCommit('DELETE FROM t WHERE rowid = ?', ["1 OR 1=1" as unknown as number]))).rejects.toThrow(/whole numbers/);
-  await expect(db.transaction(async () => db.runAtCommit('DELETE FROM t WHERE rowid = ?', [1.5]))).rejects.toThrow(/whole numbers/);
+  await expect(db.transaction(async () => db.runAtCommit('DELETE FROM t WHERE rowid = ?', ["1 OR 1=1" as unknown as number]))).rejects.toThrow(/whole numbers only/);
+  await expect(db.transaction(async () => db.runAtCommit('DELETE FROM t WHERE rowid = ?', [1.5]))).rejects.toThrow(/whole numbers only/);
   await db.close();
 });
 

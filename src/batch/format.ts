@@ -12,6 +12,7 @@
  *   list                one line: the entries TAB-separated, each `key<TAB>value` (--keys-only: `key`), escaped
  *   stats, cache pool   one line: `name=value` fields, TAB-separated
  *   export              the export document on one line
+ *   completion          the script on one line, escaped
  *   key not found       \N   (get, delete, ttl; never printed for a value: escaping turns a backslash into \\)
  *   condition not met   \C   (set/delete --if-…): an answer, like \N, not a failure
  *   any failure         \E <kind>  (kind: usage or storage); the message, with the line number, on stderr
@@ -46,6 +47,8 @@ export function plainLine(result: CommandResult, now: number): string | undefine
       return namedFields(statsFields(result));
     case 'pool':
       return namedFields(poolFields(result.pool));
+    case 'script':
+      return escapeText(result.script); // a batch answer is one line
     default:
       return undefined;
   }

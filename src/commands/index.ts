@@ -12,6 +12,7 @@ import { cacheCommand } from './cache.js';
 import { decrCommand, incrCommand } from './incr.js';
 import { watchCommand } from './watch.js';
 import { lockCommand } from './lock.js';
+import { completionCommand } from './completion.js';
 
 export const commands: CommandSpec<any>[] = [
   setCommand,
@@ -27,4 +28,5 @@ export const commands: CommandSpec<any>[] = [
   cacheCommand,
   watchCommand,
   lockCommand,
+  completionCommand,
 ];

@@ -9,6 +9,7 @@ import type { Entry } from '../store/store.js';
 import type { Change } from '../store/changes.js';
 import type { IO } from '../io.js';
 import type { ExportLayout } from '../transfer/format.js';
+import type { Versions } from '../versions.js';
 
 export interface ArgumentSpec {
   name: string;
@@ -26,12 +27,16 @@ export interface OptionSpec {
   description: string;
 }
 
-export interface CommandSpec<Options = unknown> {
+/** The words of a command, which help, the REPL's hints and shell completion read: every command has these. */
+export interface CommandWords {
   name: string;
   aliases?: string[];
   summary: string;
   args: ArgumentSpec[];
   options: OptionSpec[];
+}
+
+export interface CommandSpec<Options = unknown> extends CommandWords {
   examples: string[];
   /** Reads or writes any number of entries: run with the heap's growth bounded (memory.ts). */
   unbounded?: true;
@@ -68,7 +73,7 @@ export type CommandResult =
   /** incr/decr: the new value, in decimal. */
   | { kind: 'counter'; key: string; value: string; expiresAt: number | null; revisions: KeyRevisions }
   | { kind: 'entries'; entries: AsyncIterable<Entry>; keysOnly: boolean }
-  | { kind: 'stats'; stats: CacheAsideStats; dbPath: string }
+  | { kind: 'stats'; stats: CacheAsideStats; dbPath: string; versions: Versions }
   | { kind: 'ttl'; key: string; expiresAt: number | null }
   | { kind: 'exported'; chunks: (layout: ExportLayout) => AsyncIterable<string> }
   | { kind: 'imported'; count: number; overwritten: number; revision: number }
@@ -83,7 +88,9 @@ export type CommandResult =
     }
   /** `lock … -- CMD`: CMD ran under the lease and exited with `status` (tbase exits with it too). */
   | { kind: 'ran'; status: number }
-  | { kind: 'pool'; pool: PoolState; change: PoolChange | null };
+  | { kind: 'pool'; pool: PoolState; change: PoolChange | null }
+  /** `completion SHELL`: a script for the shell to source, printed as it is. */
+  | { kind: 'script'; shell: string; script: string };
 
 
 /**

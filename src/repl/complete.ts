@@ -3,15 +3,15 @@
  * (so the prompt knows whether to look keys up, and by which prefix); `complete` applies the candidates to the
  * line. The word being typed is the last one of the text before the cursor; it may be inside an open quote.
  */
+import { commands } from '../commands/index.js';
+import { findCommand, namesOf } from '../commands/words.js';
+import { argumentTarget, type CompletionTarget } from '../completion/target.js';
 import { quoteWord } from '../grammar.js';
-import { commandNames, findCommand, optionNames, splitArgs, takesValue } from './words.js';
 
-export type CompletionTarget =
-  | { kind: 'command'; prefix: string }
-  | { kind: 'key'; prefix: string }
-  | { kind: 'option'; prefix: string; options: string[] }
-  | { kind: 'choice'; prefix: string; choices: string[] }
-  | { kind: 'none' };
+export type { CompletionTarget } from '../completion/target.js';
+
+/** Words the REPL itself answers; every other line goes to the command table. */
+const REPL_COMMANDS = ['help', 'exit', 'quit', 'timing'];
 
 export interface Completion {
   /** The line with the word completed, or extended to what all candidates share. */
@@ -37,18 +37,9 @@ export function completionTarget(line: string): CompletionTarget {
   if (first.toLowerCase() === 'help') return rest.length === 0 ? { kind: 'command', prefix: scan.current } : { kind: 'none' };
   const spec = findCommand(first);
   if (!spec) return { kind: 'none' };
-  const previous = rest.at(-1);
-  if (previous !== undefined && takesValue(spec, previous) && !rest.includes('--')) {
-    // `--prefix P` names keys by their start; any other option value (a TTL, a revision) is not a key.
-    return previous === '--prefix' ? { kind: 'key', prefix: scan.current } : { kind: 'none' };
-  }
-  if (scan.current.startsWith('-') && !rest.includes('--') && line[scan.start] !== '"' && line[scan.start] !== "'") {
-    return { kind: 'option', prefix: scan.current, options: optionNames(spec) };
-  }
-  const taken = splitArgs(spec, rest).positional.length;
-  const arg = spec.args[taken] ?? (spec.args.at(-1)?.variadic ? spec.args.at(-1) : undefined);
-  if (arg?.choices) return { kind: 'choice', prefix: scan.current, choices: arg.choices };
-  return arg && (arg.name === 'key' || arg.name === 'prefix') ? { kind: 'key', prefix: scan.current } : { kind: 'none' };
+  const quoted = line[scan.start] === '"' || line[scan.start] === "'";
+  const target = argumentTarget(spec, rest, scan.current, quoted);
+  return target.kind === 'file' ? { kind: 'none' } : target; // the REPL completes no file names
 }
 
 /**
@@ -58,7 +49,7 @@ export function completionTarget(line: string): CompletionTarget {
 export function complete(line: string, keys: readonly string[] = [], truncated = false): Completion {
   const target = completionTarget(line);
   const scan = scanLine(line);
-  if (target.kind === 'none' || !scan) return { line, candidates: [] };
+  if (target.kind === 'none' || target.kind === 'file' || !scan) return { line, candidates: [] };
   const candidates = candidatesFor(target, keys);
   if (candidates.length === 0) return { line, candidates };
   const head = line.slice(0, scan.start);
@@ -71,11 +62,11 @@ export function complete(line: string, keys: readonly string[] = [], truncated =
   return { line: `${head}${target.kind === 'key' ? quoteOpen(shared) : shared}`, candidates };
 }
 
-function candidatesFor(target: Exclude<CompletionTarget, { kind: 'none' }>, keys: readonly string[]): string[] {
+function candidatesFor(target: Exclude<CompletionTarget, { kind: 'none' | 'file' }>, keys: readonly string[]): string[] {
   switch (target.kind) {
     case 'command': {
       const prefix = target.prefix.toLowerCase();
-      return commandNames().filter((name) => name.startsWith(prefix));
+      return [...namesOf(commands), ...REPL_COMMANDS].sort().filter((name) => name.startsWith(prefix));
     }
     case 'option':
       return target.options.filter((name) => name.startsWith(target.prefix));

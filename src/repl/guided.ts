@@ -16,7 +16,7 @@ import { escapeText } from '../render.js';
 import type { CommandSpec } from '../commands/types.js';
 import type { Prompt } from './keyboard.js';
 import { pickList } from './pick-list.js';
-import { findCommand, splitArgs } from './words.js';
+import { findCommand, splitArgs } from '../commands/words.js';
 
 export interface GuideDeps {
   /** Runs one question on the terminal. */

@@ -6,7 +6,7 @@
  */
 import type { ArgumentSpec, OptionSpec } from '../commands/types.js';
 import { scanLine } from './complete.js';
-import { findCommand, splitArgs, takesValue } from './words.js';
+import { findCommand, splitArgs, takesValue } from '../commands/words.js';
 
 /** The hint after `line` (the cursor at its end), or '' when there is none to give. */
 export function syntaxHint(line: string): string {

@@ -10,7 +10,7 @@
 import { chmod, mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { quoteWord, splitLine } from '../grammar.js';
-import { findCommand, splitArgs } from './words.js';
+import { findCommand, splitArgs } from '../commands/words.js';
 
 export interface HistoryOptions {
   /** null: history lives for this session only. */

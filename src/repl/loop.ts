@@ -10,7 +10,7 @@ import { AbortPromptError, ExitPromptError } from '@inquirer/core';
 import { commands } from '../commands/index.js';
 import type { CommandResult, CommandSpec } from '../commands/types.js';
 import type { Config, Env } from '../config.js';
-import { Context } from '../context.js';
+import { cacheNotice, Context } from '../context.js';
 import { ExitCode, NotFoundError, UsageError, quoteKey } from '../errors.js';
 import { splitLine } from '../grammar.js';
 import type { IO } from '../io.js';
@@ -19,7 +19,7 @@ import { renderError, renderResult, reportShortfall } from '../render.js';
 import type { Counters } from '../store/cache-aside.js';
 import type { Entry } from '../store/store.js';
 import { guide } from './guided.js';
-import { findCommand } from './words.js';
+import { findCommand } from '../commands/words.js';
 import { syntaxHint } from './hints.js';
 import { History } from './history.js';
 import { Keyboard } from './keyboard.js';
@@ -328,7 +328,7 @@ class Repl {
     if (state === this.announcedCache) return;
     const c = this.io.errColour;
     if (state === 'down') {
-      this.io.err(`${c.yellow('tbase: notice:')} cache unavailable, answering from ${engineName(this.config.db)}${this.lastCacheFault ? ` (${this.lastCacheFault})` : ''}`);
+      this.io.err(cacheNotice(this.io, this.config, this.lastCacheFault));
     } else {
       this.io.err(`${c.green('tbase: notice:')} cache is back (${this.config.servers.join(', ')})`);
       this.lastCacheFault = '';

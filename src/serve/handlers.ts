@@ -10,6 +10,7 @@ import { NotFoundError, UsageError } from '../errors.js';
 import { entryFields, revisionFields, ttlSeconds } from '../render.js';
 import type { CacheAsideStore, Lookup } from '../store/cache-aside.js';
 import type { Condition, Entry, Write, WriteResult } from '../store/writes.js';
+import { versions, type Versions } from '../versions.js';
 import { etagOf, JSON_TYPE, readBody, sendJson, write } from './http.js';
 import type { Handler } from './router.js';
 import { Rounds, type RoundLimits } from './rounds.js';
@@ -45,16 +46,17 @@ export function createApi({ store, now, dbPath, maxBodyBytes = MAX_VALUE_BYTES, 
   // Concurrent GETs share read rounds, concurrent PUTs and DELETEs share one transaction (rounds.ts).
   const reads = new Rounds<string, Lookup>((keys) => store.getMany(keys), { ...READ_ROUNDS, ...rounds.reads });
   const writes = new Rounds<Write, WriteResult>((batch, release) => store.write(batch, { onCommitted: release }), { ...WRITE_ROUNDS, ...rounds.writes });
+  let built: Promise<Versions> | undefined; // read once: /health is polled
   return {
     /**
      * Up as long as SQLite answers; `status` says `degraded` while memcached is down (reads fall back).
      * `rounds` shows how much coalescing happened: requests answered and the rounds they took.
      */
     async health({ res }) {
-      const stats = await store.stats();
+      const [stats, runtime] = await Promise.all([store.stats(), (built ??= versions())]);
       const status = stats.cache === 'down' || stats.cache === 'unknown' ? 'degraded' : 'ok';
       const roundCounts = { reads: { ...reads.counts }, writes: { ...writes.counts } };
-      sendJson(res, 200, { ok: true, status, database: dbPath, ...stats, rounds: roundCounts });
+      sendJson(res, 200, { ok: true, status, database: dbPath, ...stats, versions: runtime, rounds: roundCounts });
     },
 
     /** `{"ok":true,"command":"list","entries":[…]}` written entry by entry: one page in memory at a time. */

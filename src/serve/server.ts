@@ -10,14 +10,14 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config.js';
-import { Context } from '../context.js';
+import { cacheNotice, Context } from '../context.js';
 import { messageOf, UsageError, type CacheError } from '../errors.js';
 import type { IO } from '../io.js';
 import { createApp } from './app.js';
 import { resolveAuth } from './auth.js';
 import type { ServeOptions } from './options.js';
 import { watchLimitsFrom } from './watch-stream.js';
-import { engineName, shownLocation } from '../store/location.js';
+import { shownLocation } from '../store/location.js';
 
 export interface ServeRuntime {
   /** How long in-flight requests may take to finish after a shutdown signal. */
@@ -43,7 +43,7 @@ export async function runServe(
     onCacheFault: (error: CacheError) => {
       if (Date.now() - lastCacheNotice < CACHE_NOTICE_INTERVAL_MS) return;
       lastCacheNotice = Date.now();
-      io.err(`${io.errColour.yellow('tbase: notice:')} cache unavailable, answering from ${engineName(config.db)} (${error.message})`);
+      io.err(cacheNotice(io, config, error.message));
     },
   });
   try {

@@ -111,11 +111,17 @@ export class MemcachePool implements Cache {
 
   /**
    * Starts connecting to every server (not inside its retry pause) without sending anything, so the TCP
-   * handshake overlaps other start-up work (Context opens SQLite meanwhile). Never fails: a server that refuses
-   * is found out, and reported, by the first real call, which then connects again.
+   * handshake overlaps other start-up work (Context opens SQLite meanwhile). Never fails: a server that cannot be
+   * reached goes to `onUnreachable` as soon as that is known — so a command that never calls memcached (a fresh
+   * insert, a listing) still finds out — and the first real call then connects again.
    */
-  connect(): void {
-    for (const node of this.nodes) node.connectEarly();
+  connect(onUnreachable: (error: CacheError) => void = () => undefined): void {
+    for (const node of this.nodes) node.connectEarly(onUnreachable);
+  }
+
+  /** Resolves once every connection connect() started has connected or failed (within the timeout). */
+  async connected(): Promise<void> {
+    await Promise.all(this.nodes.map((node) => node.early));
   }
 
   close(): void {
@@ -260,15 +266,46 @@ class MemcacheNode {
     }
   }
 
+  /** Settles once the connection connectEarly() started has connected or failed; at once when none was. */
+  early: Promise<void> = Promise.resolve();
+  /** Ends the wait for that connection without a verdict (the node is being closed). */
+  private abandonEarly: (() => void) | null = null;
+
   close(): void {
+    this.abandonEarly?.();
     this.client?.close();
     this.client = null;
   }
 
-  /** See MemcachePool.connect. memjs connects on a server's first request only; its `sock` is how it does that. */
-  connectEarly(): void {
+  /**
+   * See MemcachePool.connect. memjs connects on a server's first request only; its `sock` is how it does that.
+   * The failure is told from the socket's own events, in the same turn memjs hears it, so it comes before the
+   * failure of any call waiting on the connection (those settle a turn later): whichever command runs, the first
+   * thing said about an unreachable server is the same.
+   */
+  connectEarly(onUnreachable: (error: CacheError) => void): void {
     if (Date.now() < this.downUntil) return;
-    internals(this.connect()).server.sock(false, () => undefined);
+    const { server } = internals(this.connect());
+    this.early = new Promise<void>((resolve) => {
+      let settled = false;
+      const settle = (error: CacheError | null) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.abandonEarly = null;
+        if (error) onUnreachable(error);
+        resolve();
+      };
+      const timedOut = () => settle(new CacheError(`memcached ${this.server} did not connect within ${this.options.timeoutMs} ms`));
+      const timer = setTimeout(timedOut, this.options.timeoutMs);
+      timer.unref();
+      this.abandonEarly = () => settle(null);
+      server.sock(false, () => settle(null));
+      const socket = server._socket;
+      if (!socket || settled) return settle(null);
+      socket.once('error', (error) => settle(new CacheError(`memcached ${this.server} cannot be reached: ${error.message}`)));
+      socket.once('close', timedOut); // memjs gives up connecting after the same timeout and closes the socket
+    });
   }
 
   /**

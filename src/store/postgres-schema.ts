@@ -67,6 +67,16 @@ export async function initialiseSchema(db: PgConnection, s: string): Promise<str
   return checked(db, s, made);
 }
 
+/**
+ * The namespace id of a schema that exists and this release can read; never creates or changes anything (shell
+ * completion reads keys this way). Fails when the schema is missing or made by a newer tbase.
+ */
+export async function existingNamespace(db: PgConnection, s: string): Promise<string> {
+  const known = await readMeta(db, s);
+  if (!known) throw new StorageError(`${db.shown}: schema ${s} is not a tbase schema (no namespace id)`);
+  return checked(db, s, known);
+}
+
 async function readMeta(db: PgConnection, s: string): Promise<{ version: number; namespaceId: string } | null> {
   const rows = await db.query<{ name: string; value: string }>(`SELECT name, value FROM ${s}.meta WHERE name IN ('schema_version', 'namespace_id')`);
   const meta = new Map(rows.map((row) => [row.name, row.value]));

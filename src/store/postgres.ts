@@ -11,7 +11,7 @@ import { HISTORY_REVISIONS, CHANGE_TYPE_CODE, CHANGE_TYPES, removalChange, trimF
 import type { Acquired, Lease } from './locks.js';
 import { PgConnection, type PgClient, type PgParam } from './postgres-connection.js';
 import { PostgresNotifier } from './postgres-notifier.js';
-import { initialiseSchema } from './postgres-schema.js';
+import { existingNamespace, initialiseSchema } from './postgres-schema.js';
 import type { ChangePage, PendingInvalidation, PrefixDeleteOutcome, Store, StoreStats, StreamOutcome, WriteOutcome } from './store.js';
 import { slices } from './slices.js';
 import { applyImport, keyStates, planChunk } from './write-plan.js';
@@ -64,6 +64,21 @@ export class PostgresStore implements Store {
       store.clockTimer = setInterval(() => void db.clockOffset().then((next) => (store.clockOffsetMs = next), () => undefined), CLOCK_REFRESH_MS);
       store.clockTimer.unref();
       return store;
+    } catch (error) {
+      await db.close().catch(() => undefined);
+      throw db.storageError(error);
+    }
+  }
+
+  /**
+   * The store of a schema that exists, for reading only: nothing is created, migrated or started (no clock
+   * refresh; the local clock judges expiry, which is close enough for what reads it — shell completion).
+   */
+  static async openExisting(url: string, schema: string, options: PostgresOptions = {}): Promise<PostgresStore> {
+    const timeout = options.connectTimeoutMs ?? 5000;
+    const db = PgConnection.create(url, { connectTimeoutMs: timeout, lockTimeoutMs: timeout, max: 1 });
+    try {
+      return new PostgresStore(db, schema, await existingNamespace(db, schema), options.historyRevisions ?? HISTORY_REVISIONS, 0);
     } catch (error) {
       await db.close().catch(() => undefined);
       throw db.storageError(error);

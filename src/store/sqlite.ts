@@ -116,6 +116,22 @@ export class SqliteStore implements Store {
     }
   }
 
+  /**
+   * The store of a database file that exists and has this schema, for reading only: no file or folder is created
+   * and nothing is migrated (shell completion reads keys this way, and must leave no database behind).
+   */
+  static async openExisting(path: string, busyTimeoutMs: number, options: { historyRevisions?: number } = {}): Promise<SqliteStore> {
+    const db = await SqliteConnection.open(path, busyTimeoutMs);
+    try {
+      const [version, meta] = await Promise.all([db.get<{ user_version: number }>('PRAGMA user_version'), db.get<{ value: string }>(NAMESPACE_QUERY)]);
+      if (version?.user_version !== SCHEMA_VERSION || !meta) throw new StorageError(`${JSON.stringify(path)} is not a tbase database of schema ${SCHEMA_VERSION}`);
+      return new SqliteStore(db, meta.value, options.historyRevisions ?? HISTORY_REVISIONS);
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+  }
+
   async read(key: string, now: number): Promise<Entry | undefined> {
     const row = await this.db.exclusive(() =>
       this.db.get<EntryRow>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE key = ? AND ${LIVE}`, [key, now]),

@@ -17,13 +17,18 @@ export interface Progress {
   stop(): void;
 }
 
-export function startProgress(io: IO | undefined, label: string, total: number, unit: string): Progress | null {
+/** What a bar counts: entries are shown as counts, bytes in binary units (`340.2 MiB/1.5 GiB`). */
+export type ProgressUnit = 'entries' | 'bytes';
+
+export function startProgress(io: IO | undefined, label: string, total: number, unit: ProgressUnit): Progress | null {
   if (!io?.isStderrTTY || total <= 0) return null;
   const cliProgress = loadCliProgress();
+  const bytes = unit === 'bytes';
   const bar = new cliProgress.SingleBar(
     {
       stream: io.terminalStream(),
-      format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | {eta_formatted} left`,
+      format: `${label} [{bar}] {percentage}% | {value}/{total}${bytes ? '' : ` ${unit}`} | {eta_formatted} left`,
+      formatValue: (value, _options, type) => (bytes && (type === 'value' || type === 'total') ? formatBytes(Number(value)) : String(value)),
       hideCursor: true,
       clearOnComplete: true,
       fps: 10,
@@ -40,4 +45,19 @@ export function startProgress(io: IO | undefined, label: string, total: number, 
       bar.stop();
     },
   };
+}
+
+const BINARY_UNITS = ['KiB', 'MiB', 'GiB', 'TiB'];
+
+/** A byte count as people read it: `512 B`, then one decimal in the largest binary unit under 1024 (`1.5 MiB`). */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  let value = bytes / 1024;
+  let unit = 0;
+  // Judged on the rounded figure, so 1048575 bytes reads 1.0 MiB, not 1024.0 KiB.
+  while (Math.round(value * 10) / 10 >= 1024 && unit < BINARY_UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${BINARY_UNITS[unit]}`;
 }

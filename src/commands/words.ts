@@ -1,13 +1,10 @@
 /**
- * What the REPL needs to know about a command line's words beyond the grammar: which command table entry a name
- * means, and which words are positional arguments. Both completion and the guided prompts use this; parsing and
- * running stay with commander and the command table.
+ * What the fronts need to know about a command line's words beyond the grammar: which command a name means, its
+ * option names, and which words are positional arguments. The REPL (completion, hints, guided prompts, history)
+ * and shell completion use this; parsing and running stay with commander and the command table.
  */
-import { commands } from '../commands/index.js';
-import type { CommandSpec } from '../commands/types.js';
-
-/** Words the REPL itself answers; every other line goes to the command table. */
-export const REPL_COMMANDS = ['help', 'exit', 'quit', 'timing'] as const;
+import { commands } from './index.js';
+import type { CommandSpec, CommandWords } from './types.js';
 
 /** The command table entry for a name or alias (command names are case-insensitive). */
 export function findCommand(name: string): CommandSpec<unknown> | undefined {
@@ -15,18 +12,18 @@ export function findCommand(name: string): CommandSpec<unknown> | undefined {
   return commands.find((spec) => spec.name === wanted || (spec.aliases ?? []).includes(wanted));
 }
 
-/** Every name a line can start with: commands, their aliases and the REPL's own words, sorted. */
-export function commandNames(): string[] {
-  return [...commands.flatMap((spec) => [spec.name, ...(spec.aliases ?? [])]), ...REPL_COMMANDS].sort();
+/** Every name and alias of the commands given. */
+export function namesOf(specs: readonly CommandWords[]): string[] {
+  return specs.flatMap((spec) => [spec.name, ...(spec.aliases ?? [])]);
 }
 
 /** Long option names of a command, e.g. `--ttl`, `--no-newline`. */
-export function optionNames(spec: CommandSpec<unknown>): string[] {
+export function optionNames(spec: CommandWords): string[] {
   return spec.options.flatMap((option) => option.flags.split(/[ ,|]+/).filter((flag) => flag.startsWith('--')));
 }
 
 /** Whether `word` is an option of `spec` that takes a value (`--ttl 5m`), so the next word is not positional. */
-export function takesValue(spec: CommandSpec<unknown>, word: string): boolean {
+export function takesValue(spec: CommandWords, word: string): boolean {
   if (word.includes('=')) return false;
   return spec.options.some((option) => option.flags.includes('<') && option.flags.split(/[ ,|]+/).includes(word));
 }
@@ -35,7 +32,7 @@ export function takesValue(spec: CommandSpec<unknown>, word: string): boolean {
  * The words after the command name, split into positional arguments and the rest (options and their values).
  * After `--` every word is positional, as commander reads it.
  */
-export function splitArgs(spec: CommandSpec<unknown>, args: readonly string[]): { positional: string[]; options: string[] } {
+export function splitArgs(spec: CommandWords, args: readonly string[]): { positional: string[]; options: string[] } {
   const positional: string[] = [];
   const options: string[] = [];
   for (let i = 0; i < args.length; i++) {
