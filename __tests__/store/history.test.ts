@@ -56,6 +56,33 @@ describe.each(storeKinds())('%s store', (kind) => {
     await store.close();
   });
 
+  test('values of every size and any bytes, in the rows and in the log: written once, twice in one transaction, and among many', async () => {
+    const store = await open();
+    // Small values travel in bulk (as JSON on SQLite), large ones one by one; keys and bytes of every kind.
+    const bytes = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) % 256));
+    const values = [Buffer.alloc(0), bytes(1, 0), Buffer.from('\0nul\0'), bytes(2048, 1), bytes(2049, 2), bytes(300_000, 3)];
+    const keys = ['plain', 'ключ 🔑', 'nul\0key', 'quote\'"', 'big', 'bigger'];
+    const writes: Write[] = keys.map((key, i) => ({ op: 'set', key, value: values[i]!, expiresAt: i % 2 ? NOW + 60_000 : null }));
+    // Each key again in the same transaction, so the log holds a put that is not the row's final state.
+    for (const [i, key] of keys.entries()) writes.push({ op: 'set', key, value: values[(i + 1) % values.length]!, expiresAt: null });
+    for (let i = 0; i < 3000; i++) writes.push(set(`many:${i}`, `v${i}`));
+    await store.applyWrites(writes, NOW);
+    for (const [i, key] of keys.entries()) expect((await store.read(key, NOW))?.value.equals(values[(i + 1) % values.length]!)).toBe(true);
+    const many = await store.readMany(['many:0', 'many:2999', 'absent'], NOW);
+    expect([...many.values()].map((entry) => entry.value.toString())).toEqual(['v0', 'v2999']);
+    const { changes } = await store.changesAfter({ revision: 0, key: '' }, { prefix: '' }, 10_000);
+    expect(changes).toHaveLength(keys.length * 2 + 3000);
+    keys.forEach((key, i) => {
+      const first = changes.find((c) => c.key === key && c.revision === i + 1)!;
+      const second = changes.find((c) => c.key === key && c.revision === keys.length + i + 1)!;
+      expect(first.value?.equals(values[i]!)).toBe(true);
+      expect(first.expiresAt).toBe(i % 2 ? NOW + 60_000 : null);
+      expect(second.value?.equals(values[(i + 1) % values.length]!)).toBe(true);
+      expect([first.version, second.version]).toEqual([1, 2]);
+    });
+    await store.close();
+  });
+
   test('an import is one revision (above the exported one) with one row per key; a prefix delete one revision', async () => {
     const store = await open();
     await store.applyWrites([set('keep', 'k'), set('p:1', 'old'), set('p:2', 'old')], NOW);

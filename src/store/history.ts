@@ -4,6 +4,7 @@
  */
 import type { SqlParam, SqliteConnection } from './sqlite-driver.js';
 import { CHANGE_TYPE_CODE, CHANGE_TYPES, trimFloor, type Change } from './changes.js';
+import { IN_JSON_KEYS, JSON_VALUE_MAX_BYTES, jsonArrays, keysJson, partition } from './sqlite-json.js';
 
 export const HISTORY_SCHEMA = `
   CREATE TABLE IF NOT EXISTS changes (
@@ -18,30 +19,38 @@ export const HISTORY_SCHEMA = `
   );`;
 
 const CHANGE_COLUMNS = 'revision, key, type, value, expires_at, create_revision, version';
-/** Explicit change rows per statement: 7 parameters each, under 999. */
-const ROWS_PER_INSERT = 128;
-const KEYS_PER_COPY = 900;
 
 /**
  * Records changes inside the caller's transaction (a later row for the same revision and key replaces an earlier
  * one: an import writes every key at one revision, some twice). `copied` are keys whose last change is the put their row now
- * holds: those are copied inside SQLite (INSERT … SELECT), so a bulk load never binds its values twice.
+ * holds: those are copied inside SQLite (INSERT … SELECT), so a bulk load never binds its values twice. Many rows
+ * a statement, as JSON (sqlite-json.ts); a change with a large value is bound as itself.
  */
 export async function recordChanges(db: SqliteConnection, explicit: Change[], copied: string[]): Promise<void> {
-  for (let i = 0; i < explicit.length; i += ROWS_PER_INSERT) {
-    const part = explicit.slice(i, i + ROWS_PER_INSERT);
-    const params: SqlParam[] = [];
-    for (const c of part) params.push(c.revision, c.key, CHANGE_TYPE_CODE[c.type], c.value, c.expiresAt, c.createRevision, c.version);
-    await db.run(`INSERT OR REPLACE INTO changes (${CHANGE_COLUMNS}) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`, params);
-  }
-  for (let i = 0; i < copied.length; i += KEYS_PER_COPY) {
-    const part = copied.slice(i, i + KEYS_PER_COPY);
+  const insert = `INSERT OR REPLACE INTO changes (${CHANGE_COLUMNS})`;
+  const [alone, together] = partition(explicit, bindsChangeAlone);
+  for (const { json } of jsonArrays(together, changeJson)) {
     await db.run(
-      `INSERT OR REPLACE INTO changes (${CHANGE_COLUMNS}) SELECT revision, key, 0, value, expires_at, create_revision, version
-       FROM entries WHERE key IN (${part.map(() => '?').join(',')})`,
-      part,
+      `${insert} SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, unhex(j.value ->> 3), j.value ->> 4, j.value ->> 5, j.value ->> 6 FROM json_each(?) AS j`,
+      [json],
     );
   }
+  for (const c of alone) {
+    await db.run(`${insert} VALUES (?, ?, ?, ?, ?, ?, ?)`, [c.revision, c.key, CHANGE_TYPE_CODE[c.type], c.value, c.expiresAt, c.createRevision, c.version]);
+  }
+  for (const part of keysJson(copied)) {
+    await db.run(`${insert} SELECT revision, key, 0, value, expires_at, create_revision, version FROM entries WHERE key ${IN_JSON_KEYS}`, [part]);
+  }
+}
+
+function bindsChangeAlone(change: Change): boolean {
+  return change.value !== null && change.value.length > JSON_VALUE_MAX_BYTES;
+}
+
+/** A change as a JSON row: [revision, key, type, value as hex or null, expiresAt, createRevision, version]. */
+function changeJson(c: Change): string {
+  const value = c.value === null ? 'null' : `"${c.value.toString('hex')}"`;
+  return `[${c.revision},${JSON.stringify(c.key)},${CHANGE_TYPE_CODE[c.type]},${value},${c.expiresAt ?? 'null'},${c.createRevision ?? 'null'},${c.version ?? 'null'}]`;
 }
 
 /** Every key in `range` (SQL over `key`, with its parameters) removed at `revision`, recorded in one statement. */

@@ -16,7 +16,7 @@ import { commitRevision, HISTORY_SCHEMA, readChanges, recordChanges, recordRemov
 import { HISTORY_REVISIONS, removalChange, type KeySelector } from './changes.js';
 import { SqliteNotifier } from './notifier.js';
 import { LOCKS_SCHEMA, releaseLease, renewLease, takeLease, type Acquired, type Lease } from './locks.js';
-import { slices } from './slices.js';
+import { bindsValueAlone, ENTRY_ROWS_JSON, entryJson, IN_JSON_KEYS, jsonArrays, keysJson, partition } from './sqlite-json.js';
 import { applyImport, keyStates, planChunk } from './write-plan.js';
 import type { ChangePage, PendingInvalidation, PrefixDeleteOutcome, Store, StoreStats, StreamOutcome, WriteOutcome } from './store.js';
 
@@ -430,9 +430,9 @@ export class SqliteStore implements Store {
   readMany(keys: string[], now: number): Promise<Map<string, Entry>> {
     return this.db.exclusive(async () => {
       const found = new Map<string, Entry>();
-      for (const part of slices([...new Set(keys)], IN_LIST_MAX)) {
-        const rows = await this.db.all<EntryRow>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE key IN (${marks(part.length)}) AND ${LIVE}`, [...part, now]);
-        for (const row of rows as EntryRow[]) found.set(row.key, toEntry(row));
+      for (const part of keysJson([...new Set(keys)])) {
+        const rows = await this.db.all<EntryRow>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE key ${IN_JSON_KEYS} AND ${LIVE}`, [part, now]);
+        for (const row of rows) found.set(row.key, toEntry(row));
       }
       return found;
     });
@@ -461,49 +461,38 @@ export class SqliteStore implements Store {
     const outboxEmpty = !state.outbox;
     // Values are read only when a condition compares them or a counter adds to them: a bulk load never needs them.
     const columns = needsValues(writes) ? ENTRY_COLUMNS : "key, x'' AS value, expires_at, revision, create_revision, version";
-    for (const part of slices(keys, IN_LIST_MAX)) {
-      const rows = await this.db.all<EntryRow>(`SELECT ${columns} FROM entries WHERE key IN (${marks(part.length)})`, part);
-      for (const row of rows as EntryRow[]) {
+    for (const part of keysJson(keys)) {
+      const rows = await this.db.all<EntryRow>(`SELECT ${columns} FROM entries WHERE key ${IN_JSON_KEYS}`, [part]);
+      for (const row of rows) {
         const keyState = byKey.get(row.key)!;
         keyState.hadRow = true;
         const entry = toEntry(row);
         if (isLive(entry, now)) keyState.current = entry;
       }
       if (outboxEmpty) continue;
-      const queued = await this.db.all<{ key: string }>(`SELECT DISTINCT key FROM outbox WHERE key IN (${marks(part.length)})`, part);
-      for (const row of queued as { key: string }[]) byKey.get(row.key)!.pending = true;
+      const queued = await this.db.all<{ key: string }>(`SELECT DISTINCT key FROM outbox WHERE key ${IN_JSON_KEYS}`, [part]);
+      for (const row of queued) byKey.get(row.key)!.pending = true;
     }
     const plan = planChunk(writes, byKey, now, shared, state.revision);
     for (const entry of plan.upserts) {
       if (entry.expiresAt !== null && (state.nextExpiry === null || entry.expiresAt < state.nextExpiry)) state.nextExpiry = entry.expiresAt;
     }
-    // Binding a parameter costs more than anything else SQLite does for a row here, so the end states go in
-    // statements shaped to bind as few as they can (UPSERT_SHAPES). Keys are unique among the end states, so the
-    // groups may go in any order.
-    const rowsByShape: Entry[][] = UPSERT_SHAPES.map(() => []);
-    for (const entry of plan.upserts) rowsByShape[UPSERT_SHAPES.findIndex((shape) => shape.fits(entry))]!.push(entry);
-    for (const [i, shape] of UPSERT_SHAPES.entries()) {
-      for (const part of slices(rowsByShape[i]!, shape.rowsPerStatement)) {
-        const params: SqlParam[] = [];
-        for (const entry of part) shape.bind(entry, params);
-        const rows = part.map((_, row) => shape.row(row * shape.paramsPerRow)).join(', ');
-        await this.db.run(
-          `INSERT INTO entries (${ENTRY_COLUMNS}) VALUES ${rows}
-           ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at,
-             revision = excluded.revision, create_revision = excluded.create_revision, version = excluded.version`,
-          params,
-        );
-      }
+    // The end states, many rows a statement (sqlite-json.ts); a large value goes as itself, one row a statement.
+    // Keys are unique among the end states, so they may go in any order.
+    const [alone, together] = partition(plan.upserts, bindsValueAlone);
+    for (const { json } of jsonArrays(together, entryJson)) await this.db.run(`${UPSERT} ${ENTRY_ROWS_JSON} WHERE true ${ON_KEY_CONFLICT}`, [json]);
+    for (const entry of alone) {
+      const { key, value, expiresAt, revision, createRevision, version } = entry;
+      await this.db.run(`${UPSERT} VALUES (?, ?, ?, ?, ?, ?) ${ON_KEY_CONFLICT}`, [key, value, expiresAt, revision, createRevision, version]);
     }
-    for (const part of slices(plan.deletes, IN_LIST_MAX)) {
-      await this.db.run(`DELETE FROM entries WHERE key IN (${marks(part.length)})`, part);
-    }
+    for (const part of keysJson(plan.deletes)) await this.db.run(`DELETE FROM entries WHERE key ${IN_JSON_KEYS}`, [part]);
     const owed: PendingInvalidation[] = [];
-    for (const part of slices(plan.owedKeys, IN_LIST_MAX)) {
-      const { lastID } = await this.db.run(`INSERT INTO outbox (key) VALUES ${part.map(() => '(?)').join(', ')}`, part);
+    for (const { json, items } of jsonArrays(plan.owedKeys, (key) => JSON.stringify(key))) {
+      // In array order (j.key is the index), under the write lock: AUTOINCREMENT gives the rows consecutive ids,
+      // ending at lastID.
+      const { lastID } = await this.db.run('INSERT INTO outbox (key) SELECT j.value FROM json_each(?) AS j ORDER BY j.key', [json]);
       state.outbox = true;
-      // One statement under the write lock: AUTOINCREMENT ids of its rows are consecutive, ending at lastID.
-      part.forEach((key, i) => owed.push({ id: lastID - part.length + 1 + i, key }));
+      items.forEach((key, i) => owed.push({ id: lastID - items.length + 1 + i, key }));
     }
     await recordChanges(this.db, plan.changes, plan.copied);
     return { results: plan.results, owed, pool: state.pool, revision: plan.revision };
@@ -522,7 +511,7 @@ export class SqliteStore implements Store {
     if (expired.length === 0) return revision;
     const keys = expired.map((row) => row.key);
     await recordChanges(this.db, keys.map((key) => removalChange(revision + 1, key, 'expire')), []);
-    await this.db.run(`DELETE FROM entries WHERE key IN (${marks(keys.length)})`, keys);
+    for (const part of keysJson(keys)) await this.db.run(`DELETE FROM entries WHERE key ${IN_JSON_KEYS}`, [part]);
     return revision + 1;
   }
 
@@ -553,45 +542,9 @@ function keyRange(prefix: string): [string, SqlParam[]] {
   return ['key >= ?', [prefix]]; // every character was the highest one: nothing sorts above the prefix's keys
 }
 
-/** Bound parameters per statement stay under SQLite's historical limit of 999 on every build. */
-const MAX_PARAMS = 900;
-const IN_LIST_MAX = MAX_PARAMS;
-
-/**
- * How an end state is written: the first shape that fits it. A new key written once (the bulk-load case) binds
- * three parameters: numbered ones let its revision fill both revision columns, and its version is always 1. Rows
- * without an expiry write NULL into the SQL instead of binding it.
- */
-interface UpsertShape {
-  fits(entry: Entry): boolean;
-  paramsPerRow: number;
-  rowsPerStatement: number;
-  /** The VALUES tuple of a row whose parameters start after the first `offset`. */
-  row(offset: number): string;
-  bind(entry: Entry, params: SqlParam[]): void;
-}
-
-function upsertShape(paramsPerRow: number, shape: Omit<UpsertShape, 'paramsPerRow' | 'rowsPerStatement'>): UpsertShape {
-  return { ...shape, paramsPerRow, rowsPerStatement: Math.floor(MAX_PARAMS / paramsPerRow) };
-}
-
-const UPSERT_SHAPES: UpsertShape[] = [
-  upsertShape(3, {
-    fits: (entry) => entry.expiresAt === null && entry.version === 1 && entry.createRevision === entry.revision,
-    row: (n) => `(?${n + 1}, ?${n + 2}, NULL, ?${n + 3}, ?${n + 3}, 1)`,
-    bind: (entry, params) => void params.push(entry.key, entry.value, entry.revision),
-  }),
-  upsertShape(5, {
-    fits: (entry) => entry.expiresAt === null,
-    row: () => '(?, ?, NULL, ?, ?, ?)',
-    bind: (entry, params) => void params.push(entry.key, entry.value, entry.revision, entry.createRevision, entry.version),
-  }),
-  upsertShape(6, {
-    fits: () => true,
-    row: () => '(?, ?, ?, ?, ?, ?)',
-    bind: (entry, params) => void params.push(entry.key, entry.value, entry.expiresAt, entry.revision, entry.createRevision, entry.version),
-  }),
-];
+const UPSERT = `INSERT INTO entries (${ENTRY_COLUMNS})`;
+const ON_KEY_CONFLICT = `ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at,
+  revision = excluded.revision, create_revision = excluded.create_revision, version = excluded.version`;
 
 /** The SQL that deletes the outbox rows with these ids (whole numbers, written into the text). */
 function deleteOutboxRows(ids: number[]): string {
