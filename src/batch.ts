@@ -43,6 +43,9 @@ export async function runBatch(io: IO, config: Config, options: BatchOptions): P
   let lineNumber = 0;
   try {
     await ctx.syncClock();
+    // Two groups in flight: while one group's statements run on SQLite's thread, the next is read and planned on
+    // this one. Groups still run (and answer) one after another, in input order.
+    let running: Promise<boolean> = Promise.resolve(true);
     for await (const lines of lineGroups(input, WINDOW_LINES)) {
       const steps: Step[] = [];
       const now = ctx.now();
@@ -50,8 +53,10 @@ export async function runBatch(io: IO, config: Config, options: BatchOptions): P
         const step = planLine(text, ++lineNumber, parseWords, now);
         if (step) steps.push(step);
       }
-      if (!(await runSteps(steps, ctx, out, options.bail))) break;
+      if (!(await running)) break;
+      running = runSteps(steps, ctx, out, options.bail);
     }
+    await running;
   } finally {
     await ctx.close();
   }
