@@ -1,6 +1,5 @@
 import type { CommandContext, CommandSpec } from './types.js';
 import { parseDuration, requireArg } from './args.js';
-import { runLocked } from '../lock/run-locked.js';
 import { StoreUnavailableError, UsageError } from '../errors.js';
 
 export interface LockOptions {
@@ -42,6 +41,8 @@ export const lockCommand: CommandSpec<LockOptions> = {
     const started = Date.now();
     const { store } = await openWithin(ctx, options.waitMs);
     const waitMs = Math.max(0, options.waitMs - (Date.now() - started));
+    // Loaded here: the lease runner needs node:crypto and node:child_process, which no other command's start-up pays for.
+    const { runLocked } = await import('../lock/run-locked.js');
     return { kind: 'ran', status: await runLocked(store, ctx.io, { ...options, waitMs }, () => ctx.now()) };
   },
 };
