@@ -8,6 +8,7 @@
  * concurrent requests keep every coherence rule with other processes as well as with each other.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config.js';
 import { cacheNotice, Context } from '../context.js';
@@ -66,6 +67,15 @@ export async function runServe(
     };
     const server = createServer({ keepAliveTimeout: 5000 }, onRequest);
     server.on('checkContinue', onRequest); // answer `Expect: 100-continue` ourselves: a too-large PUT gets 413 first
+    // CONNECT (a proxy's tunnel) is not for this server: answered 405 like any other method it does not take,
+    // where Node alone would drop the connection without a word.
+    server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+      const body = `${JSON.stringify({ ok: false, error: 'method_not_allowed', message: 'CONNECT is not allowed here' })}\n`;
+      socket.end(
+        `HTTP/1.1 405 Method Not Allowed\r\nallow: GET, HEAD, PUT, DELETE\r\ncontent-type: application/json; charset=utf-8\r\n` +
+          `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    });
     const address = await listen(server, options);
     server.on('error', (error) => io.err(`${io.errColour.red('tbase: error:')} ${messageOf(error)}`)); // e.g. EMFILE
     io.err(
