@@ -176,6 +176,8 @@ test('any document: exit 0 or 2, all or nothing, one line', async () => {
       expect([0, 2]).toContain(run.code);
       expect(messageProblem(run.code, run.stderr)).toBeNull();
       const after = await probe.snapshot(now);
+      // An intact valid document is always accepted.
+      if (intact) expect({ text, code: run.code, stderr: run.stderr }).toEqual({ text, code: 0, stderr: '' });
       if (run.code === 2) {
         expect(run.stderr).toMatch(/^tbase: malformed import: /);
         expect(after).toBe(before);
