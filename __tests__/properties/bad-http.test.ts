@@ -174,7 +174,6 @@ test('any request: a documented status, a short answer, no change unless it succ
       fc.asyncProperty(requests, async ({ method, bodyNeverComes, secondRequest, summary, bytes }) => {
         const now = Date.now();
         const before = await probe.snapshot(now);
-        const started = Date.now();
         const { response, waitedOut } = await exchange(port, bytes, bodyNeverComes ? BODY_NEVER_COMES_MS : ANSWER_MS);
         // Only a request still owed its body may go unanswered; every other one is answered within ANSWER_MS, with
         // a status (CONNECT too: 405 where Node alone would drop the connection). Nothing hangs.

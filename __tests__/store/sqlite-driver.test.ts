@@ -5,7 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { SqliteConnection } from '../../src/store/sqlite-driver.js';
+import { literalSql, SqliteConnection, type SqlLiteral } from '../../src/store/sqlite-driver.js';
 import { removeTempDirs, tempDbPath } from '../helpers/temp.js';
 
 afterAll(removeTempDirs);
@@ -70,10 +70,17 @@ test('at-commit SQL runs with the COMMIT; a failed transaction runs none of it',
   await db.close();
 });
 
-test('at-commit SQL takes whole numbers only', async () => {
+test('SQL written with literals takes whole numbers and JSON texts only; JSON goes in quoted, byte for byte', async () => {
   const db = await connect();
-  await expect(db.transaction(async () => db.runAtCommit('DELETE FROM t WHERE rowid = ?', ["1 OR 1=1" as unknown as number]))).rejects.toThrow(/whole numbers only/);
-  await expect(db.transaction(async () => db.runAtCommit('DELETE FROM t WHERE rowid = ?', [1.5]))).rejects.toThrow(/whole numbers only/);
+  const reject = (values: unknown[]) => db.transaction(async () => db.runAtCommit('DELETE FROM t WHERE rowid = ?', values as SqlLiteral[]));
+  await expect(reject(['1 OR 1=1'])).rejects.toThrow(/not a JSON text/);
+  await expect(reject([1.5])).rejects.toThrow(/not a whole number/);
+  await expect(reject([{ json: '["\0"]' }])).rejects.toThrow(/holding NUL/);
+  const keys = ["it's", "'); DROP TABLE t; --", 'ключ 🔑', 'nul\u0000inside', '?'];
+  await db.transaction(async () => db.runAtCommit('INSERT INTO t (k, v) SELECT j.value, x\'\' FROM json_each(?) AS j', [{ json: JSON.stringify(keys) }]));
+  expect((await db.all<{ k: string }>('SELECT k FROM t ORDER BY k')).map((row) => row.k).sort()).toEqual([...keys].sort());
+  await db.exec(literalSql('DELETE FROM t WHERE k IN (SELECT value FROM json_each(?)) AND rowid > ?', [{ json: JSON.stringify(keys.slice(0, 2)) }, 0]));
+  expect((await db.get<{ n: number }>('SELECT count(*) AS n FROM t'))!.n).toBe(3);
   await db.close();
 });
 

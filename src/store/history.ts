@@ -2,7 +2,7 @@
  * The change log in SQLite (the model, retention included, is changes.ts): a `changes` table written inside
  * SqliteStore's write transactions.
  */
-import type { SqlParam, SqliteConnection } from './sqlite-driver.js';
+import { Script, type SqlParam, type SqliteConnection } from './sqlite-driver.js';
 import { CHANGE_TYPE_CODE, CHANGE_TYPES, trimFloor, type Change } from './changes.js';
 import { IN_JSON_KEYS, JSON_VALUE_MAX_BYTES, jsonArrays, keysJson, partition } from './sqlite-json.js';
 
@@ -24,23 +24,24 @@ const CHANGE_COLUMNS = 'revision, key, type, value, expires_at, create_revision,
  * Records changes inside the caller's transaction (a later row for the same revision and key replaces an earlier
  * one: an import writes every key at one revision, some twice). `copied` are keys whose last change is the put their row now
  * holds: those are copied inside SQLite (INSERT … SELECT), so a bulk load never binds its values twice. Many rows
- * a statement, as JSON (sqlite-json.ts); a change with a large value is bound as itself.
+ * a statement, as JSON (sqlite-json.ts), added to `script` when one is given (the caller runs it, after its
+ * upserts), else run now; a change with a large value is bound as itself, at once (before the copies: an
+ * explicit row may be replaced by a copied one, never the other way round).
  */
-export async function recordChanges(db: SqliteConnection, explicit: Change[], copied: string[]): Promise<void> {
+export async function recordChanges(db: SqliteConnection, explicit: Change[], copied: string[], script?: Script): Promise<void> {
+  const statements = script ?? new Script();
   const insert = `INSERT OR REPLACE INTO changes (${CHANGE_COLUMNS})`;
   const [alone, together] = partition(explicit, bindsChangeAlone);
-  for (const { json } of jsonArrays(together, changeJson)) {
-    await db.run(
-      `${insert} SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, unhex(j.value ->> 3), j.value ->> 4, j.value ->> 5, j.value ->> 6 FROM json_each(?) AS j`,
-      [json],
-    );
-  }
   for (const c of alone) {
     await db.run(`${insert} VALUES (?, ?, ?, ?, ?, ?, ?)`, [c.revision, c.key, CHANGE_TYPE_CODE[c.type], c.value, c.expiresAt, c.createRevision, c.version]);
   }
-  for (const part of keysJson(copied)) {
-    await db.run(`${insert} SELECT revision, key, 0, value, expires_at, create_revision, version FROM entries WHERE key ${IN_JSON_KEYS}`, [part]);
+  for (const { json } of jsonArrays(together, changeJson)) {
+    statements.add(`${insert} SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, unhex(j.value ->> 3), j.value ->> 4, j.value ->> 5, j.value ->> 6 FROM json_each(?) AS j`, { json });
   }
+  for (const json of keysJson(copied)) {
+    statements.add(`${insert} SELECT revision, key, 0, value, expires_at, create_revision, version FROM entries WHERE key ${IN_JSON_KEYS}`, { json });
+  }
+  if (!script) await statements.run(db);
 }
 
 function bindsChangeAlone(change: Change): boolean {

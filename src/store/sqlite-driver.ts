@@ -27,15 +27,44 @@ const KEPT_PARAM_BYTES = 64 * 1024;
 export interface TransactionOptions {
   /** false: commit without the fsync (for what a power cut may lose without harm). */
   durable?: boolean;
-  /** SQL run with BEGIN, in the same trip: made by wholeNumberSql, so nothing can be injected. */
+  /** SQL run with BEGIN, in the same trip: made by literalSql, so nothing can be injected. */
   afterBegin?: string;
 }
 
-/** `sql` with each `?` replaced by the next of `numbers`, which must be whole numbers (checked). */
-export function wholeNumberSql(sql: string, numbers: number[]): string {
-  if (!numbers.every(Number.isSafeInteger)) throw new Error(`SQL with whole numbers only: ${numbers.join(', ')}`);
+/** A value written into SQL text instead of bound: a whole number, or a JSON text. */
+export type SqlLiteral = number | { json: string };
+
+/**
+ * `sql` with each `?` replaced by the next value written as SQL: a whole number (checked), or a JSON text as a
+ * string literal (quotes doubled; JSON has no raw NUL, which would end the text for SQLite: checked). Statements
+ * written so need no parameters, so several go to SQLite in one trip (`exec`, `runAtCommit`); nothing but numbers
+ * and JSON is ever written into SQL, so nothing can be injected.
+ */
+export function literalSql(sql: string, values: SqlLiteral[]): string {
   let i = 0;
-  return sql.replace(/\?/g, () => String(numbers[i++]));
+  return sql.replace(/\?/g, () => {
+    const value = values[i++];
+    if (typeof value === 'number') {
+      if (!Number.isSafeInteger(value)) throw new Error(`SQL literals: not a whole number: ${value}`);
+      return String(value);
+    }
+    if (typeof value?.json !== 'string' || value.json.includes('\0')) throw new Error('SQL literals: not a JSON text, or one holding NUL');
+    return `'${value.json.replaceAll("'", "''")}'`;
+  });
+}
+
+/** Statements written with literalSql, to run in order in ONE trip to SQLite. */
+export class Script {
+  private readonly statements: string[] = [];
+
+  add(sql: string, ...values: SqlLiteral[]): void {
+    this.statements.push(literalSql(sql, values));
+  }
+
+  /** Runs them (inside the caller's transaction: a failure leaves the rest unrun, and the caller rolls back). */
+  async run(db: SqliteConnection): Promise<void> {
+    if (this.statements.length > 0) await db.exec(this.statements.join(';\n'));
+  }
 }
 
 export class SqliteConnection {
@@ -43,7 +72,7 @@ export class SqliteConnection {
   /** Prepared statements by SQL text, least recently used first (a Map keeps insertion order). */
   private readonly prepared = new Map<string, Promise<sqlite3.Statement>>();
   private preparedChars = 0;
-  /** Integer-only SQL the current transaction runs with its COMMIT, in the same trip (runAtCommit). */
+  /** Statements (literalSql) the current transaction runs with its COMMIT, in the same trip (runAtCommit). */
   private atCommit = '';
 
   private constructor(
@@ -94,12 +123,9 @@ export class SqliteConnection {
     });
   }
 
-  /**
-   * Runs `sql` with the current transaction's COMMIT, in the same trip to SQLite. Only for statements whose
-   * values are written into the text as whole numbers (checked): no parameters, so nothing can be injected.
-   */
-  runAtCommit(sql: string, numbers: number[]): void {
-    this.atCommit += `${wholeNumberSql(sql, numbers)}; `;
+  /** Runs `sql` (its values written in by literalSql) with the current transaction's COMMIT, in the same trip. */
+  runAtCommit(sql: string, values: SqlLiteral[]): void {
+    this.atCommit += `${literalSql(sql, values)}; `;
   }
 
   exec(sql: string): Promise<void> {

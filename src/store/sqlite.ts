@@ -10,7 +10,7 @@ import { StorageError } from '../errors.js';
 import { newNamespaceId } from './cache.js';
 import { decodePoolRecord, encodePoolRecord } from './pool.js';
 import { DeliveredInvalidations } from './delivered.js';
-import { SqliteConnection, wholeNumberSql, type SqlParam } from './sqlite-driver.js';
+import { literalSql, Script, SqliteConnection, type SqlParam } from './sqlite-driver.js';
 import { isLive, needsValues, type Entry, type Write } from './writes.js';
 import { commitRevision, HISTORY_SCHEMA, readChanges, recordChanges, recordRemovals } from './history.js';
 import { HISTORY_REVISIONS, removalChange, type KeySelector } from './changes.js';
@@ -66,6 +66,7 @@ const REVISION_STATE = 'SELECT value AS revision, compacted FROM revision WHERE 
  * expired rows is asked for only when one is due).
  */
 const TRANSACTION_STATE = `SELECT value AS revision, compacted, EXISTS (SELECT 1 FROM outbox) AS outbox,
+  coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0) AS outboxSeq,
   (SELECT value FROM meta WHERE name = 'pool') AS pool,
   (SELECT min(expires_at) FROM entries WHERE expires_at IS NOT NULL) AS nextExpiry
   FROM revision WHERE id = 1`;
@@ -76,6 +77,8 @@ interface TransactionState {
   compacted: number;
   /** Whether the outbox may hold rows (false: certainly empty, so no key has an invalidation pending). */
   outbox: boolean;
+  /** The highest outbox id ever given: the next row gets the one after it (AUTOINCREMENT). */
+  outboxSeq: number;
   pool: string | null;
   /** The earliest expiry of any row (null: none expires). */
   nextExpiry: number | null;
@@ -477,24 +480,28 @@ export class SqliteStore implements Store {
     for (const entry of plan.upserts) {
       if (entry.expiresAt !== null && (state.nextExpiry === null || entry.expiresAt < state.nextExpiry)) state.nextExpiry = entry.expiresAt;
     }
-    // The end states, many rows a statement (sqlite-json.ts); a large value goes as itself, one row a statement.
-    // Keys are unique among the end states, so they may go in any order.
+    // The chunk's writes go to SQLite in ONE trip (a script of statements whose rows are JSON written into the SQL,
+    // sqlite-json.ts); only a large value goes as itself, one row a statement, before it. Keys are unique among the
+    // end states, and none of them is among the deletes, so the order between those does not matter.
+    const script = new Script();
     const [alone, together] = partition(plan.upserts, bindsValueAlone);
-    for (const { json } of jsonArrays(together, entryJson)) await this.db.run(`${UPSERT} ${ENTRY_ROWS_JSON} WHERE true ${ON_KEY_CONFLICT}`, [json]);
     for (const entry of alone) {
       const { key, value, expiresAt, revision, createRevision, version } = entry;
       await this.db.run(`${UPSERT} VALUES (?, ?, ?, ?, ?, ?) ${ON_KEY_CONFLICT}`, [key, value, expiresAt, revision, createRevision, version]);
     }
-    for (const part of keysJson(plan.deletes)) await this.db.run(`DELETE FROM entries WHERE key ${IN_JSON_KEYS}`, [part]);
+    for (const { json } of jsonArrays(together, entryJson)) script.add(`${UPSERT} ${ENTRY_ROWS_JSON} WHERE true ${ON_KEY_CONFLICT}`, { json });
+    for (const json of keysJson(plan.deletes)) script.add(`DELETE FROM entries WHERE key ${IN_JSON_KEYS}`, { json });
     const owed: PendingInvalidation[] = [];
     for (const { json, items } of jsonArrays(plan.owedKeys, (key) => JSON.stringify(key))) {
-      // In array order (j.key is the index), under the write lock: AUTOINCREMENT gives the rows consecutive ids,
-      // ending at lastID.
-      const { lastID } = await this.db.run('INSERT INTO outbox (key) SELECT j.value FROM json_each(?) AS j ORDER BY j.key', [json]);
+      // In array order (j.key is the index), under the write lock: AUTOINCREMENT numbers the rows on from the
+      // highest id ever given (sqlite_sequence), one by one.
+      script.add('INSERT INTO outbox (key) SELECT j.value FROM json_each(?) AS j ORDER BY j.key', { json });
+      items.forEach((key, i) => owed.push({ id: state.outboxSeq + 1 + i, key }));
+      state.outboxSeq += items.length;
       state.outbox = true;
-      items.forEach((key, i) => owed.push({ id: lastID - items.length + 1 + i, key }));
     }
-    await recordChanges(this.db, plan.changes, plan.copied);
+    await recordChanges(this.db, plan.changes, plan.copied, script);
+    await script.run(this.db);
     return { results: plan.results, owed, pool: state.pool, revision: plan.revision };
   }
 
@@ -548,7 +555,7 @@ const ON_KEY_CONFLICT = `ON CONFLICT (key) DO UPDATE SET value = excluded.value,
 
 /** The SQL that deletes the outbox rows with these ids (whole numbers, written into the text). */
 function deleteOutboxRows(ids: number[]): string {
-  return wholeNumberSql(`DELETE FROM outbox WHERE id IN (${marks(ids.length)})`, ids);
+  return literalSql(`DELETE FROM outbox WHERE id IN (${marks(ids.length)})`, ids);
 }
 
 function marks(n: number): string {
