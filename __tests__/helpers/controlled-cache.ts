@@ -46,6 +46,10 @@ export class ControlledCache implements Cache {
     return Promise.all(items.map(({ key, value, ttlSeconds }) => settle(this.add(key, value, ttlSeconds))));
   }
 
+  setMany(items: readonly AddItem[]) {
+    return Promise.all(items.map(({ key, value, ttlSeconds }) => settle(this.set(key, value, ttlSeconds).then(() => true as const))));
+  }
+
   async add(key: string, value: Buffer, ttlSeconds: number) {
     this.check();
     const gate = this.gate;

@@ -78,6 +78,20 @@ describe('MemcachePool against real memcached', () => {
     expect(more.map((copy) => (copy as Buffer).toString())).toEqual([...keys].reverse().map((key) => `v-${key}`));
   });
 
+  test('setMany: one round of sets, each stored or refused on its own (a value too large), the server still up', async () => {
+    const keys = [unique(), unique(), unique()];
+    const results = await pool.setMany([
+      { key: keys[0]!, value: Buffer.from('T'), ttlSeconds: 3 },
+      { key: keys[1]!, value: Buffer.alloc(2 * 1024 * 1024), ttlSeconds: 3 },
+      { key: keys[2]!, value: Buffer.from([0, 255]), ttlSeconds: 3 },
+    ]);
+    expect(results[0]).toBe(true);
+    expect(results[1]).toBeInstanceOf(CacheError);
+    expect(results[2]).toBe(true);
+    expect(await pool.getMany(keys)).toEqual([Buffer.from('T'), null, Buffer.from([0, 255])]);
+    expect(pool.health()[testServers()]).toBe('up');
+  });
+
   test('a value too large is refused without marking the server down', async () => {
     await expect(pool.set(unique(), Buffer.alloc(2 * 1024 * 1024), 0)).rejects.toBeInstanceOf(CacheError);
     expect(pool.health()[testServers()]).toBe('up');
@@ -130,11 +144,12 @@ describe('MemcachePool faults', () => {
     await server.close();
   });
 
-  test('getMany against a server that never answers, or closes mid-request: every key fails, within the timeout', async () => {
+  test.each(['getMany', 'setMany'] as const)('%s against a server that never answers, or closes mid-request: every key fails, within the timeout', async (round) => {
     for (const server of [await silentServer(), await closingServer()]) {
       const pool = new MemcachePool([server.address], options);
       const started = Date.now();
-      const results = await pool.getMany(['a', 'b', 'c']);
+      const keys = ['a', 'b', 'c'];
+      const results = round === 'getMany' ? await pool.getMany(keys) : await pool.setMany(keys.map((key) => ({ key, value: Buffer.from('T'), ttlSeconds: 3 })));
       expect(Date.now() - started).toBeLessThan(300 + 500);
       for (const result of results) expect(result).toBeInstanceOf(CacheError);
       expect(pool.health()[server.address]).toBe('down');

@@ -410,9 +410,13 @@ export class CacheAsideStore {
     return this.attempt(() => cache.set(cacheKey(this.store.namespaceId, epoch, key), TOMBSTONE, this.tombstoneTtlSeconds));
   }
 
-  /** Tombstones the keys, then forgets the outbox rows memcached acknowledged. True when all were delivered. */
-  private async invalidate(scope: CacheScope, owed: { id: number; key: string }[]): Promise<boolean> {
-    const delivered = await Promise.all(owed.map(({ key }) => this.tombstone(scope, key).then((result) => result !== null)));
+  /**
+   * Tombstones the keys (one pipelined round), then forgets the outbox rows memcached acknowledged. True when all
+   * were delivered.
+   */
+  private async invalidate({ cache, epoch }: CacheScope, owed: { id: number; key: string }[]): Promise<boolean> {
+    const items = owed.map(({ key }) => ({ key: cacheKey(this.store.namespaceId, epoch, key), value: TOMBSTONE, ttlSeconds: this.tombstoneTtlSeconds }));
+    const delivered = this.reportFaults(await cache.setMany(items)).map((result) => result === true);
     await this.store.clearInvalidations(owed.filter((_, i) => delivered[i]).map(({ id }) => id));
     return delivered.every(Boolean);
   }

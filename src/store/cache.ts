@@ -21,6 +21,8 @@ export interface Cache {
   /** Stores only if the key is absent; false when something (a value or a tombstone) is already there. */
   add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean>;
   set(key: string, value: Buffer, ttlSeconds: number): Promise<void>;
+  /** Many sets as one pipelined round, like getMany: per item true once stored, or the CacheError. */
+  setMany(items: readonly AddItem[]): Promise<(true | CacheError)[]>;
   /** Adds `by` to a counter, creating it at `by`; resolves to the new value. */
   increment(key: string, by: number): Promise<number>;
   /** Servers answering as far as this process knows, by address. */

@@ -53,6 +53,15 @@ export class MemcachePool implements Cache {
     );
   }
 
+  /** Tombstones of a write round, as getMany: one round per server. A set memcached did not store is an error. */
+  setMany(items: readonly AddItem[]): Promise<(true | CacheError)[]> {
+    return this.eachByNode('set', items, (item) => item.key, (client, { key, value, ttlSeconds }, done) =>
+      client.set(key, value, { expires: ttlSeconds }, (error, stored) =>
+        done(error ?? (stored === true ? null : new Error(`MemJS SET: not stored`)), true),
+      ),
+    );
+  }
+
   /** Splits items by server, runs each server's share as one round (callEach), and puts the results back in order. */
   private async eachByNode<I, T>(
     operation: string,
