@@ -62,6 +62,44 @@ describe('Rounds', () => {
     expect(r.rounds).toEqual([[1, 2], [3, 4]]);
   });
 
+  test('a round that releases its turn (a write round, at its commit) lets the next start while it finishes; answers stay its own', async () => {
+    const finish: (() => void)[] = [];
+    const started: number[][] = [];
+    const rounds = new Rounds<number, number>(async (items, release) => {
+      started.push([...items]);
+      release(); // the part that must not overlap the next round is done
+      await new Promise<void>((resolve) => finish.push(resolve));
+      return items.map((item) => item * 10);
+    }, LIMITS);
+    const first = [rounds.submit(1), rounds.submit(2)];
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = [rounds.submit(3)];
+    await new Promise((resolve) => setImmediate(resolve));
+    // maxConcurrent is 1, yet the second round has started: the first gave up its turn, though it is not over.
+    expect(started).toEqual([[1, 2], [3]]);
+    let firstDone = false;
+    void Promise.all(first).then(() => (firstDone = true));
+    finish[1]!(); // the second round ends first
+    expect(await Promise.all(second)).toEqual([30]);
+    expect(firstDone).toBe(false);
+    finish[0]!();
+    expect(await Promise.all(first)).toEqual([10, 20]);
+  });
+
+  test('a round that never releases holds the next until it is over (maxConcurrent counts unreleased rounds)', async () => {
+    const r = recorder();
+    const rounds = new Rounds(r.run, LIMITS);
+    const open = r.hold();
+    const first = rounds.submit(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = rounds.submit(2);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(r.rounds).toEqual([[1]]);
+    open();
+    expect(await Promise.all([first, second])).toEqual([2, 4]);
+    expect(r.rounds).toEqual([[1], [2]]);
+  });
+
   test('a round takes at most maxItems; the rest follow in arrival order', async () => {
     const r = recorder();
     const rounds = new Rounds(r.run, { ...LIMITS, maxItems: 3 });

@@ -74,6 +74,34 @@ describe('SqliteStore', () => {
     await store.close();
   });
 
+  test('outbox ids are the rows\' own; delivered rows go with the next write, before a read of the outbox, or at close', async () => {
+    const path = tempDbPath();
+    const store = await open(path);
+    const other = await open(path); // another process's view of the outbox
+    const otherPending = async () => (await other.stats(NOW)).pendingInvalidations;
+    await store.applyWrites(['a', 'b', 'c', 'd'].map((k) => set(k, '1')), NOW);
+    const { owed } = await store.applyWrites(['a', 'b', 'c', 'd'].map((k) => set(k, '2')), NOW);
+    // The ids handed back are the rows' ids, in order (clearing by id would leave rows behind otherwise).
+    expect(owed).toEqual((await store.pendingInvalidations(10)).pending);
+    await store.clearInvalidations([owed[0]!.id, owed[1]!.id]);
+    // A read of the outbox in this process never sees rows it delivered.
+    expect((await store.pendingInvalidations(10)).pending.map((p) => p.key)).toEqual(['c', 'd']);
+    await store.clearInvalidations([owed[2]!.id]);
+    const next = await store.applyWrites([set('e', '1')], NOW); // a fresh key: owes nothing
+    expect(next.owed).toEqual([]);
+    expect(await otherPending()).toBe(1); // only d's: c's went with that write
+    await store.clearInvalidations([owed[3]!.id]);
+    await store.close(); // and the last one at close
+    expect(await otherPending()).toBe(0);
+    // The next rows continue the ids, as AUTOINCREMENT gives them.
+    const reopened = await open(path);
+    const more = await reopened.applyWrites([set('a', '3'), set('b', '3')], NOW);
+    expect(more.owed.map((o) => o.id)).toEqual([owed[3]!.id + 1, owed[3]!.id + 2]);
+    expect(more.owed).toEqual((await reopened.pendingInvalidations(10)).pending);
+    await reopened.close();
+    await other.close();
+  });
+
   test('scans by prefix in key order, page by page', async () => {
     const store = await open();
     const keys = ['a', 'b:1', 'b:2', 'b:3', 'b;', 'c', 'b'];
