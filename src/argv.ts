@@ -3,7 +3,7 @@
  * `--no-cache`), then a command name, then as many positional words as it takes (takesWords) and nothing that
  * looks like a flag.
  * Loading commander and building the command tree costs a one-shot command about 10 ms, more than the rest of
- * parsing together (README, "Start-up"). Anything else — help, version, flags after the command, `--opt=value`,
+ * parsing together (docs/architecture.md, "Start-up"). Anything else — help, version, flags after the command, `--opt=value`,
  * an unknown name, missing or extra words — returns null and goes through commander (program.ts), which stays the
  * reference: a test checks that both give the same outcome for the lines this accepts.
  */

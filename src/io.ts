@@ -64,7 +64,7 @@ export class IO {
   static fromProcess(): IO {
     return new IO({
       // A getter: process.stdin makes its stream on first use (~3 ms for a file or /dev/null), which a one-shot
-      // command that never reads stdin need not pay (README, "Start-up").
+      // command that never reads stdin need not pay (docs/architecture.md, "Start-up").
       get stdin() {
         return process.stdin;
       },

@@ -1,5 +1,5 @@
 /**
- * Peak memory of the work that has no size bound: batch mode, and list, export and import (README, "Memory").
+ * Peak memory of the work that has no size bound: batch mode, and list, export and import (docs/architecture.md, "Memory").
  *
  * V8 sizes its heap for throughput. While objects survive its young-generation collections — and a batch's
  * group in flight always does — it doubles the young generation up to 2 × 16 MiB, and it lets the old generation

@@ -1,6 +1,6 @@
 /**
- * Hosts whose clocks disagree share one PostgreSQL database: TTLs must mean the same on all of them (README, "Many
- * hosts": each process works on PostgreSQL's clock). Each "host" is the built bin with its clock moved by an hour
+ * Hosts whose clocks disagree share one PostgreSQL database: TTLs must mean the same on all of them (docs/postgresql.md,
+ * "Clocks": each process works on PostgreSQL's clock). Each "host" is the built bin with its clock moved by an hour
  * (a preloaded module, fixtures/skewed-clock.cjs); without the correction, a key written with `--ttl 4` by a host
  * an hour ahead would live an hour too long for the others, and one written by a host an hour behind would be
  * expired at once.

@@ -1,5 +1,5 @@
 /**
- * A PostgreSQL URL may hold a password; tbase must never show it (README, "Many hosts"): not in `stats` (plain or
+ * A PostgreSQL URL may hold a password; tbase must never show it (docs/postgresql.md): not in `stats` (plain or
  * JSON), not in errors of one-shot, batch or serve, not in serve's start line or /health. The private server trusts
  * every connection, so a URL with a password works and shows where it could leak.
  */

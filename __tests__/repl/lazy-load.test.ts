@@ -38,7 +38,7 @@ test('the one-shot path imports no Inquirer package; the REPL loop does, and is 
   expect(opener).toMatch(/await import\('\.\/postgres\.js'\)/);
   expect(reachable(resolve(SRC, 'store/sqlite.ts')).packages.has('sqlite3')).toBe(true); // the walk sees real imports
   expect(reachable(resolve(SRC, 'store/sqlite.ts')).packages.has('pg')).toBe(false);
-  // memjs (and node:net) load while SQLite opens, not at start (README, "Start-up").
+  // memjs (and node:net) load while SQLite opens, not at start (docs/architecture.md, "Start-up").
   expect(packages.has('memjs')).toBe(false);
   expect(readFileSync(resolve(SRC, 'context.ts'), 'utf8')).toMatch(/await import\('\.\/store\/memcache\.js'\)/);
   // commander too loads only when needed: the common one-shot line is parsed without it (src/argv.ts).

@@ -177,7 +177,7 @@ const REQUEST_HEADER_BYTES = 24;
 /**
  * One GET, as memjs's get() sends it and reads its reply, but built in one pooled buffer: memjs builds each
  * request from three buffers and a header object and zero-fills two of them twice, which was the largest single
- * cost of a cache-hot batch (README, "memcached"). Only for a client with one server (MemcacheNode's).
+ * cost of a cache-hot batch (docs/architecture.md, "memcached"). Only for a client with one server (MemcacheNode's).
  */
 function sendGet(client: memjs.Client, key: string, done: (error: Error | null, value: Buffer | null) => void): void {
   const { client: memjsClient, server } = internals(client);
@@ -319,7 +319,7 @@ class MemcacheNode {
 
   /**
    * The calls issued in one synchronous run (a tick) form a round — a pipelined batch read issues a thousand — and
-   * share two things (README, "memcached"):
+   * share two things (docs/architecture.md, "memcached"):
    *  - write coalescing: memjs writes every request to its socket on its own, and a thousand write syscalls were
    *    the largest single cost of a cache-hot batch. The round's first call corks the connection's socket and a
    *    nextTick uncorks it, so the whole round goes out in one writev. Before the socket is connected there is

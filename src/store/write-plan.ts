@@ -45,7 +45,7 @@ export interface ChunkPlan {
 /** One record per key of the writes, in order of first appearance, for the store to fill from its rows. */
 export function keyStates(writes: Write[]): Map<string, KeyState> {
   // One map, not a set and three maps: a batch group holds a thousand keys, and hash tables that size are most of
-  // what a group allocates (README, "Memory").
+  // what a group allocates (docs/architecture.md, "Memory").
   const byKey = new Map<string, KeyState>();
   for (const write of writes) {
     if (!byKey.has(write.key)) byKey.set(write.key, { hadRow: false, pending: false, changed: false, current: undefined, lastPut: undefined });
