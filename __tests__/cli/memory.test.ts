@@ -29,10 +29,10 @@ function youngGenerationBytes(bounded: boolean): number {
   return Number(run.stdout.trim());
 }
 
-test('the young generation stops growing at 2 × 4 MiB; without the bound it grows past that', () => {
+test('the young generation stops growing at 2 × 2 MiB; without the bound it grows past that', () => {
   const bounded = youngGenerationBytes(true);
   const unbounded = youngGenerationBytes(false);
   expect(bounded).toBeGreaterThan(0);
-  expect(bounded).toBeLessThanOrEqual(8 * 1024 * 1024);
-  expect(unbounded).toBeGreaterThan(8 * 1024 * 1024);
+  expect(bounded).toBeLessThanOrEqual(4 * 1024 * 1024);
+  expect(unbounded).toBeGreaterThan(4 * 1024 * 1024);
 });
