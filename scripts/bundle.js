@@ -1,5 +1,5 @@
 // Bundles the CLI into one CommonJS file, dist/bundle/tbase.cjs, that bin/tbase loads with require(). Start-up is
-// what a one-shot command costs (README, "Start-up"), so:
+// what a one-shot command costs (docs/architecture.md, "Start-up"), so:
 //  - one file: resolving, reading and linking ~40 ESM files (and Node's ESM loader for each) costs more than
 //    running a command. The REPL, batch and serve code sits in the same file behind lazy initialisers (esbuild
 //    turns `await import()` into one), so it is parsed but never run by a one-shot command.
