@@ -3,10 +3,7 @@
  * reliability/bad-input.test.ts): a documented exit status, at most one message line on stderr (cache notices
  * aside), never a stack trace, and a database that only changes when the command succeeded and stays sound.
  */
-import { PassThrough } from 'node:stream';
 import sqlite3 from 'sqlite3';
-import { main } from '../../src/cli.js';
-import { IO } from '../../src/io.js';
 
 /** CONTRACT.md, "Exit status". */
 export const DOCUMENTED_EXIT_CODES = [0, 1, 2, 3, 4];
@@ -46,39 +43,6 @@ export function isBatchReport(stderr: string): boolean {
   return lines.length > 0 && lines.every((line) => /^tbase: line \d+: \S/.test(line));
 }
 
-export interface InProcessRun {
-  code: number;
-  stdout: Buffer;
-  stderr: string;
-}
-
-/**
- * main() in this process with piped (not terminal) streams and a stdin that is already closed, so nothing
- * waits for input. Fails after `timeoutMs`: a command that does not finish on closed input hangs.
- */
-export async function runInProcess(argv: string[], env: Record<string, string>, stdin: Buffer = Buffer.alloc(0), timeoutMs = 15_000): Promise<InProcessRun> {
-  const input = new PassThrough();
-  input.end(stdin);
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  stdout.on('data', (chunk: Buffer) => out.push(chunk));
-  stderr.on('data', (chunk: Buffer) => err.push(chunk));
-  const io = new IO({ stdin: input, stdout, stderr, isStdinTTY: false, isStdoutTTY: false, isStderrTTY: false, env });
-  let timer: NodeJS.Timeout | undefined;
-  const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`hang: ${JSON.stringify(argv).slice(0, 300)} did not finish in ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    const code = await Promise.race([main(argv, io, env), hang]);
-    await io.flush();
-    return { code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /**
  * A read-only look at a SQLite database from outside tbase: the live entries with their revisions and the
  * database revision (every change moves it, CONTRACT.md "Revisions"), and PRAGMA integrity_check.
@@ -116,3 +80,5 @@ export class DatabaseProbe {
     return new Promise((resolve, reject) => this.db.close((error) => (error ? reject(error) : resolve())));
   }
 }
+
+export { runInProcess, type InProcessRun } from './in-process.js';

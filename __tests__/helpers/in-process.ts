@@ -1,21 +1,24 @@
 /**
- * Runs the CLI's entry (src/cli.ts `main`) inside the test process, piped, against real memcached: the same
- * parsing, commands, rendering and exit codes as the bin without a process start, for properties that need
- * hundreds of runs. stdout is kept as bytes.
+ * Runs the CLI's entry (src/cli.ts `main`) inside the test process, piped: the same parsing, commands, rendering
+ * and exit codes as the bin without a process start, for properties that need hundreds of runs. stdout is kept as
+ * bytes.
  */
 import { PassThrough } from 'node:stream';
 import { main } from '../../src/cli.js';
 import { IO } from '../../src/io.js';
 import { testServers } from './temp.js';
 
-export interface InProcessResult {
+export interface InProcessRun {
   code: number;
   stdout: Buffer;
   stderr: string;
 }
 
-/** `tbase --db <db> --servers <test memcached> …args`, with `stdin` piped in. */
-export async function runInProcess(db: string, args: string[], stdin: Buffer | string = ''): Promise<InProcessResult> {
+/**
+ * main() with piped (not terminal) streams and a stdin that is already closed, so nothing waits for input. Fails
+ * after `timeoutMs`: a command that does not finish on closed input hangs.
+ */
+export async function runInProcess(argv: string[], env: Record<string, string>, stdin: Buffer | string = '', timeoutMs = 15_000): Promise<InProcessRun> {
   const input = new PassThrough();
   input.end(stdin);
   const stdout = new PassThrough();
@@ -24,17 +27,21 @@ export async function runInProcess(db: string, args: string[], stdin: Buffer | s
   const err: Buffer[] = [];
   stdout.on('data', (chunk: Buffer) => out.push(chunk));
   stderr.on('data', (chunk: Buffer) => err.push(chunk));
-  const io = new IO({ stdin: input, stdout, stderr, isStdinTTY: false, isStdoutTTY: false, isStderrTTY: false, env: {} });
-  const code = await main(['--db', db, '--servers', testServers(), ...args], io, {});
-  // Everything written has reached the listeners once both streams have ended.
-  await Promise.all(
-    [stdout, stderr].map(
-      (stream) =>
-        new Promise((resolve) => {
-          stream.once('end', resolve);
-          stream.end();
-        }),
-    ),
-  );
-  return { code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') };
+  const io = new IO({ stdin: input, stdout, stderr, isStdinTTY: false, isStdoutTTY: false, isStderrTTY: false, env });
+  let timer: NodeJS.Timeout | undefined;
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`hang: ${JSON.stringify(argv).slice(0, 300)} did not finish in ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    const code = await Promise.race([main(argv, io, env), hang]);
+    await io.flush();
+    return { code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** `tbase --db <db> --servers <test memcached> …args`, with `stdin` piped in. */
+export function runOnDb(db: string, args: string[], stdin: Buffer | string = ''): Promise<InProcessRun> {
+  return runInProcess(['--db', db, '--servers', testServers(), ...args], {}, stdin);
 }

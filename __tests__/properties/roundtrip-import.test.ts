@@ -12,7 +12,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Entry } from '../../src/store/store.js';
-import { runInProcess } from '../helpers/in-process.js';
+import { runOnDb } from '../helpers/in-process.js';
 import { checkProperty, fc } from '../helpers/pbt.js';
 import { storeKinds } from '../helpers/stores.js';
 import { tempDir } from '../helpers/temp.js';
@@ -54,7 +54,7 @@ describe.each(storeKinds())('%s store', (kind) => {
     const db = await kind.location();
     const dir = tempDir();
     for (const [i, key] of SEEDED.entries()) {
-      const set = await runInProcess(db, ['set', '--', key, '-'], `seeded ${i}`);
+      const set = await runOnDb(db, ['set', '--', key, '-'], `seeded ${i}`);
       expect(set.code).toBe(0);
     }
     let cases = 0;
@@ -69,16 +69,16 @@ describe.each(storeKinds())('%s store', (kind) => {
         const bytes = mutatedDocument(model, mutations);
         const reading = readDocument(bytes);
 
-        const beforeDoc = (await runInProcess(db, ['export'])).stdout;
+        const beforeDoc = (await runOnDb(db, ['export'])).stdout;
         const before = exportedState(beforeDoc);
         const keys = [...new Set([...SEEDED, ...entries.map((e) => e.key)])];
-        await runInProcess(db, ['--json', 'get', '--', ...keys]); // fills the cache with what is there
+        await runOnDb(db, ['--json', 'get', '--', ...keys]); // fills the cache with what is there
         const file = join(dir, 'doc.json');
         writeFileSync(file, bytes);
         const startedAt = Date.now();
-        const run = viaStdin ? await runInProcess(db, ['import', '-'], bytes) : await runInProcess(db, ['import', file]);
+        const run = viaStdin ? await runOnDb(db, ['import', '-'], bytes) : await runOnDb(db, ['import', file]);
         const endedAt = Date.now();
-        const afterDoc = (await runInProcess(db, ['export'])).stdout;
+        const afterDoc = (await runOnDb(db, ['export'])).stdout;
         const after = exportedState(afterDoc);
         const context = () => `exit ${run.code}: ${run.stderr}\nreading: ${JSON.stringify(reading.valid ? 'valid' : reading.why)}\ndocument: ${JSON.stringify(bytes.toString('latin1'))}`;
 
@@ -111,7 +111,7 @@ describe.each(storeKinds())('%s store', (kind) => {
           expect(after.revision).toBe(Math.max(before.revision, reading.revision));
         }
         // The cache agrees with the store: no copy from before the import is served.
-        const got = await runInProcess(db, ['--json', 'get', '--', ...keys]);
+        const got = await runOnDb(db, ['--json', 'get', '--', ...keys]);
         const answer = JSON.parse(got.stdout.toString('utf8')) as { entries: { key: string; value: string; encoding?: string }[] };
         for (const entry of answer.entries) {
           const value = Buffer.from(entry.value, entry.encoding === 'base64' ? 'base64' : 'utf8');
