@@ -357,7 +357,7 @@ export class CacheAsideStore {
     const again = await this.store.readMany(filled.map((entry) => entry.key), this.options.now());
     const stale = filled.filter((entry) => !sameEntry(again.get(entry.key), entry));
     this.counters.rejectedFills += stale.length;
-    await Promise.all(stale.map((entry) => this.tombstone(scope, entry.key)));
+    await this.tombstones(scope, stale.map((entry) => entry.key));
   }
 
   async close(): Promise<void> {
@@ -406,17 +406,16 @@ export class CacheAsideStore {
     return scope;
   }
 
-  private tombstone({ cache, epoch }: CacheScope, key: string): Promise<void | null> {
-    return this.attempt(() => cache.set(cacheKey(this.store.namespaceId, epoch, key), TOMBSTONE, this.tombstoneTtlSeconds));
+  /** Tombstones the keys in one pipelined round; per key whether memcached took it (a fault is reported). */
+  private async tombstones({ cache, epoch }: CacheScope, keys: string[]): Promise<boolean[]> {
+    if (keys.length === 0) return [];
+    const items = keys.map((key) => ({ key: cacheKey(this.store.namespaceId, epoch, key), value: TOMBSTONE, ttlSeconds: this.tombstoneTtlSeconds }));
+    return this.reportFaults(await cache.setMany(items)).map((result) => result === true);
   }
 
-  /**
-   * Tombstones the keys (one pipelined round), then forgets the outbox rows memcached acknowledged. True when all
-   * were delivered.
-   */
-  private async invalidate({ cache, epoch }: CacheScope, owed: { id: number; key: string }[]): Promise<boolean> {
-    const items = owed.map(({ key }) => ({ key: cacheKey(this.store.namespaceId, epoch, key), value: TOMBSTONE, ttlSeconds: this.tombstoneTtlSeconds }));
-    const delivered = this.reportFaults(await cache.setMany(items)).map((result) => result === true);
+  /** Tombstones the keys, then forgets the outbox rows memcached acknowledged. True when all were delivered. */
+  private async invalidate(scope: CacheScope, owed: { id: number; key: string }[]): Promise<boolean> {
+    const delivered = await this.tombstones(scope, owed.map(({ key }) => key));
     await this.store.clearInvalidations(owed.filter((_, i) => delivered[i]).map(({ id }) => id));
     return delivered.every(Boolean);
   }

@@ -4,7 +4,7 @@
  */
 import { Script, type SqlParam, type SqliteConnection } from './sqlite-driver.js';
 import { CHANGE_TYPE_CODE, CHANGE_TYPES, trimFloor, type Change } from './changes.js';
-import { IN_JSON_KEYS, JSON_VALUE_MAX_BYTES, jsonArrays, keysJson, partition } from './sqlite-json.js';
+import { bindsAlone, hexJson, IN_JSON_KEYS, jsonArrays, keysJson, partition } from './sqlite-json.js';
 
 export const HISTORY_SCHEMA = `
   CREATE TABLE IF NOT EXISTS changes (
@@ -31,7 +31,7 @@ const CHANGE_COLUMNS = 'revision, key, type, value, expires_at, create_revision,
 export async function recordChanges(db: SqliteConnection, explicit: Change[], copied: string[], script?: Script): Promise<void> {
   const statements = script ?? new Script();
   const insert = `INSERT OR REPLACE INTO changes (${CHANGE_COLUMNS})`;
-  const [alone, together] = partition(explicit, bindsChangeAlone);
+  const [alone, together] = partition(explicit, (change) => bindsAlone(change.value));
   for (const c of alone) {
     await db.run(`${insert} VALUES (?, ?, ?, ?, ?, ?, ?)`, [c.revision, c.key, CHANGE_TYPE_CODE[c.type], c.value, c.expiresAt, c.createRevision, c.version]);
   }
@@ -44,14 +44,9 @@ export async function recordChanges(db: SqliteConnection, explicit: Change[], co
   if (!script) await statements.run(db);
 }
 
-function bindsChangeAlone(change: Change): boolean {
-  return change.value !== null && change.value.length > JSON_VALUE_MAX_BYTES;
-}
-
 /** A change as a JSON row: [revision, key, type, value as hex or null, expiresAt, createRevision, version]. */
 function changeJson(c: Change): string {
-  const value = c.value === null ? 'null' : `"${c.value.toString('hex')}"`;
-  return `[${c.revision},${JSON.stringify(c.key)},${CHANGE_TYPE_CODE[c.type]},${value},${c.expiresAt ?? 'null'},${c.createRevision ?? 'null'},${c.version ?? 'null'}]`;
+  return `[${c.revision},${JSON.stringify(c.key)},${CHANGE_TYPE_CODE[c.type]},${hexJson(c.value)},${c.expiresAt ?? 'null'},${c.createRevision ?? 'null'},${c.version ?? 'null'}]`;
 }
 
 /** Every key in `range` (SQL over `key`, with its parameters) removed at `revision`, recorded in one statement. */

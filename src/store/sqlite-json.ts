@@ -10,7 +10,7 @@
  * 467–691 ms, wall time a fifth shorter.
  *
  * Values travel as hex (`unhex` in SQL): JSON has no bytes. A large value would cost twice its size as hex, so
- * values over JSON_VALUE_MAX_BYTES are bound as themselves, one row a statement (bindsValueAlone).
+ * values over JSON_VALUE_MAX_BYTES are bound as themselves, one row a statement (bindsAlone).
  */
 import type { Entry } from './writes.js';
 
@@ -24,10 +24,16 @@ export const IN_JSON_KEYS = 'IN (SELECT value FROM json_each(?))';
  */
 const JSON_PARAM_CHARS = 20_000;
 /** Values larger than this are bound as bytes, one row a statement, not written into JSON as hex. */
-export const JSON_VALUE_MAX_BYTES = 2048;
+const JSON_VALUE_MAX_BYTES = 2048;
 
-export function bindsValueAlone(entry: Entry): boolean {
-  return entry.value.length > JSON_VALUE_MAX_BYTES;
+/** Whether a row with this value is bound as itself, one row a statement, rather than written into JSON. */
+export function bindsAlone(value: Buffer | null): boolean {
+  return value !== null && value.length > JSON_VALUE_MAX_BYTES;
+}
+
+/** A value as a JSON field for `unhex`: its bytes as a hex string, or null. */
+export function hexJson(value: Buffer | null): string {
+  return value === null ? 'null' : `"${value.toString('hex')}"`;
 }
 
 /** [the items that pass `test`, the others], each in order. */
@@ -67,7 +73,7 @@ export function* keysJson(keys: readonly string[]): Generator<string> {
  * An entry as the JSON row UPSERT_JSON reads: [key, value as hex, expiresAt, revision, createRevision, version].
  */
 export function entryJson(entry: Entry): string {
-  return `[${JSON.stringify(entry.key)},"${entry.value.toString('hex')}",${entry.expiresAt ?? 'null'},${entry.revision},${entry.createRevision},${entry.version}]`;
+  return `[${JSON.stringify(entry.key)},${hexJson(entry.value)},${entry.expiresAt ?? 'null'},${entry.revision},${entry.createRevision},${entry.version}]`;
 }
 
 /** The `SELECT` of the rows of an entryJson array, as the columns `key, value, expires_at, revision, create_revision, version`. */

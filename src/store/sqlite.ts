@@ -16,7 +16,7 @@ import { commitRevision, HISTORY_SCHEMA, readChanges, recordChanges, recordRemov
 import { HISTORY_REVISIONS, removalChange, type KeySelector } from './changes.js';
 import { SqliteNotifier } from './notifier.js';
 import { LOCKS_SCHEMA, releaseLease, renewLease, takeLease, type Acquired, type Lease } from './locks.js';
-import { bindsValueAlone, ENTRY_ROWS_JSON, entryJson, IN_JSON_KEYS, jsonArrays, keysJson, partition } from './sqlite-json.js';
+import { bindsAlone, ENTRY_ROWS_JSON, entryJson, IN_JSON_KEYS, jsonArrays, keysJson, partition } from './sqlite-json.js';
 import { applyImport, keyStates, planChunk } from './write-plan.js';
 import type { ChangePage, PendingInvalidation, PrefixDeleteOutcome, Store, StoreStats, StreamOutcome, WriteOutcome } from './store.js';
 
@@ -484,7 +484,7 @@ export class SqliteStore implements Store {
     // sqlite-json.ts); only a large value goes as itself, one row a statement, before it. Keys are unique among the
     // end states, and none of them is among the deletes, so the order between those does not matter.
     const script = new Script();
-    const [alone, together] = partition(plan.upserts, bindsValueAlone);
+    const [alone, together] = partition(plan.upserts, (entry) => bindsAlone(entry.value));
     for (const entry of alone) {
       const { key, value, expiresAt, revision, createRevision, version } = entry;
       await this.db.run(`${UPSERT} VALUES (?, ?, ?, ?, ?, ?) ${ON_KEY_CONFLICT}`, [key, value, expiresAt, revision, createRevision, version]);
