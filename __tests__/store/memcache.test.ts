@@ -1,7 +1,7 @@
 import { cacheKey, placementOf } from '../../src/store/cache.js';
 import { MemcachePool } from '../../src/store/memcache.js';
 import { CacheError } from '../../src/errors.js';
-import { closingServer, racedCounterServer, silentServer } from '../helpers/fake-servers.js';
+import { closingServer, halfReplyServer, racedCounterServer, rechunkingProxy, silentServer } from '../helpers/fake-servers.js';
 import { startMemcached } from '../helpers/memcached.js';
 import { testServers } from '../helpers/temp.js';
 
@@ -76,6 +76,34 @@ describe('MemcachePool against real memcached', () => {
     expect(many.map((copy) => (copy as Buffer).toString())).toEqual(keys.map((key) => `v-${key}`));
     expect(singles.map((copy) => copy!.toString())).toEqual(keys.slice(0, 50).map((key) => `v-${key}`));
     expect(more.map((copy) => (copy as Buffer).toString())).toEqual([...keys].reverse().map((key) => `v-${key}`));
+  });
+
+  test('getMany reads replies in place: values of many chunks each, beside small ones, byte for byte', async () => {
+    const keys = Array.from({ length: 12 }, () => unique());
+    const values = keys.map((_, i) => Buffer.from(Array.from({ length: i % 3 === 0 ? 900 * 1024 + i : 10 + i }, (_, j) => (i * 31 + j * 7) & 0xff)));
+    await pool.setMany(keys.map((key, i) => ({ key, value: values[i]!, ttlSeconds: 30 })));
+    const got = await pool.getMany([...keys, unique()]);
+    values.forEach((value, i) => expect(Buffer.compare(got[i] as Buffer, value)).toBe(0));
+    expect(got.at(-1)).toBeNull();
+  });
+
+  test('getMany with every reply cut into pieces (1 to 40 bytes, mid-header and mid-value): every answer whole and in order', async () => {
+    const proxy = await rechunkingProxy(testServers(), [1, 3, 24, 2, 40, 7, 23, 25, 5]);
+    const split = new MemcachePool([proxy.address], { timeoutMs: 5000, retryAfterMs: 1000 });
+    try {
+      const keys = Array.from({ length: 60 }, () => unique());
+      const values = keys.map((key, i) => (i % 4 === 0 ? null : Buffer.from(`${key}:${'v'.repeat(i)}`)));
+      await Promise.all(keys.map((key, i) => (values[i] ? pool.set(key, values[i]!, 0) : undefined)));
+      // Two rounds and memjs's own calls in flight together on the one split connection.
+      const [first, single, second] = await Promise.all([split.getMany(keys), split.get(keys[1]!), split.getMany([...keys].reverse())]);
+      expect(first.map((copy) => copy?.toString() ?? null)).toEqual(values.map((value) => value?.toString() ?? null));
+      expect(single?.toString()).toBe(values[1]!.toString());
+      expect(second.map((copy) => copy?.toString() ?? null)).toEqual([...values].reverse().map((value) => value?.toString() ?? null));
+      expect(split.health()[proxy.address]).toBe('up');
+    } finally {
+      split.close();
+      await proxy.close();
+    }
   });
 
   test('setMany: one round of sets, each stored or refused on its own (a value too large), the server still up', async () => {
@@ -153,6 +181,21 @@ describe('MemcachePool faults', () => {
       expect(Date.now() - started).toBeLessThan(300 + 500);
       for (const result of results) expect(result).toBeInstanceOf(CacheError);
       expect(pool.health()[server.address]).toBe('down');
+      pool.close();
+      await server.close();
+    }
+  });
+
+  test('a connection dropped in the middle of a reply: the round fails, and the half frame never reaches the next connection', async () => {
+    const server = await halfReplyServer(Buffer.from('0123456789abcdefghij'));
+    const pool = new MemcachePool([server.address], { timeoutMs: 300, retryAfterMs: 50 });
+    try {
+      for (const result of await pool.getMany(['a', 'b'])) expect(result).toBeInstanceOf(CacheError);
+      expect(pool.health()[server.address]).toBe('down');
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      expect((await pool.getMany(['a', 'b', 'c'])).map((copy) => copy?.toString())).toEqual(Array(3).fill('0123456789abcdefghij'));
+      expect(pool.health()[server.address]).toBe('up');
+    } finally {
       pool.close();
       await server.close();
     }

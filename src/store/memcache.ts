@@ -8,10 +8,10 @@
  *    so one dead server of a pool costs its keys one timeout, not one per command, and the others keep serving;
  *  - `close()` drops every connection so the process can exit at once.
  */
-import type { Socket } from 'node:net';
 import memjs from 'memjs';
 import { CacheError } from '../errors.js';
 import { placementOf, type AddItem, type Cache } from './cache.js';
+import { internals, sendGets } from './memjs-gets.js';
 import { Placement } from './placement.js';
 
 export interface MemcacheOptions {
@@ -38,28 +38,28 @@ export class MemcachePool implements Cache {
   }
 
   /**
-   * A batch read's round without a promise per key: per server, one callEach (one deadline, one writev, one
-   * promise), and per key one request from sendGet with its callback. get() per key costs several promises and
+   * A batch read's round without a promise per key: per server, one callEach (one deadline, one promise) whose
+   * GETs go out in one write and are answered in place (memjs-gets.ts). get() per key costs several promises and
    * closures each, which made a cache-hot batch spend more time in microtasks and garbage collection than memjs.
    */
   getMany(keys: readonly string[]): Promise<(Buffer | null | CacheError)[]> {
-    return this.eachByNode('get', keys, (key) => key, sendGet);
+    return this.eachByNode('get', keys, (key) => key, sendGets);
   }
 
   /** The fills of a batch read, as getMany: one round per server. */
   addMany(items: readonly AddItem[]): Promise<(boolean | CacheError)[]> {
-    return this.eachByNode('add', items, (item) => item.key, (client, { key, value, ttlSeconds }, done) =>
+    return this.eachByNode('add', items, (item) => item.key, eachItem((client, { key, value, ttlSeconds }, done) =>
       client.add(key, value, { expires: ttlSeconds }, (error, stored) => done(error, stored === true)),
-    );
+    ));
   }
 
   /** Tombstones of a write round, as getMany: one round per server. A set memcached did not store is an error. */
   setMany(items: readonly AddItem[]): Promise<(true | CacheError)[]> {
-    return this.eachByNode('set', items, (item) => item.key, (client, { key, value, ttlSeconds }, done) =>
+    return this.eachByNode('set', items, (item) => item.key, eachItem((client, { key, value, ttlSeconds }, done) =>
       client.set(key, value, { expires: ttlSeconds }, (error, stored) =>
         done(error ?? (stored === true ? null : new Error(`MemJS SET: not stored`)), true),
       ),
-    );
+    ));
   }
 
   /** Splits items by server, runs each server's share as one round (callEach), and puts the results back in order. */
@@ -67,9 +67,9 @@ export class MemcachePool implements Cache {
     operation: string,
     items: readonly I[],
     keyOf: (item: I) => string,
-    work: RoundWork<I, T>,
+    start: RoundStart<I, T>,
   ): Promise<(T | CacheError)[]> {
-    if (this.nodes.length === 1) return this.nodes[0]!.callEach(operation, items, work);
+    if (this.nodes.length === 1) return this.nodes[0]!.callEach(operation, items, start);
     const byNode = new Map<MemcacheNode, number[]>();
     items.forEach((item, i) => {
       const node = this.nodeFor(keyOf(item));
@@ -80,7 +80,7 @@ export class MemcachePool implements Cache {
     const out = new Array<T | CacheError>(items.length);
     await Promise.all(
       [...byNode].map(async ([node, indexes]) => {
-        const results = await node.callEach(operation, indexes.map((i) => items[i]!), work);
+        const results = await node.callEach(operation, indexes.map((i) => items[i]!), start);
         indexes.forEach((i, j) => (out[i] = results[j]!));
       }),
     );
@@ -146,63 +146,6 @@ export class MemcachePool implements Cache {
 
 const silentLogger = { log: () => undefined };
 
-/** The parts of memjs's per-server object (not in its typings) this module uses. */
-interface MemjsServer {
-  _socket?: Socket;
-  /** Connects if not connected, then calls `go` with the socket (a connection failure goes to pending requests). */
-  sock(sasl: boolean, go: (socket: Socket) => void): void;
-  /** Sends one request (connecting first if needed), with memjs's per-request deadline. */
-  write(request: Buffer): void;
-  /** Where the reply whose opaque field is `seq` goes; the entry is dropped once it has come. */
-  onResponse(seq: number, handle: (reply: { header: { status: number }; val: Buffer }) => void): void;
-  /** Where a connection failure goes for the request `seq`. */
-  onError(seq: number, handle: (error: Error) => void): void;
-}
-
-/** The parts of memjs's client (not in its typings) this module uses. */
-interface MemjsClientInternals {
-  servers: MemjsServer[];
-  seq: number;
-  incrSeq(): void;
-}
-
-/** memjs's internals of a MemcacheNode's client, which has exactly one server. */
-function internals(client: memjs.Client): { client: MemjsClientInternals; server: MemjsServer } {
-  const inner = client as unknown as MemjsClientInternals;
-  return { client: inner, server: inner.servers[0]! };
-}
-
-const REQUEST_HEADER_BYTES = 24;
-
-/**
- * One GET, as memjs's get() sends it and reads its reply, but built in one pooled buffer: memjs builds each
- * request from three buffers and a header object and zero-fills two of them twice, which was the largest single
- * cost of a cache-hot batch (docs/architecture.md, "memcached"). Only for a client with one server (MemcacheNode's).
- */
-function sendGet(client: memjs.Client, key: string, done: (error: Error | null, value: Buffer | null) => void): void {
-  const { client: memjsClient, server } = internals(client);
-  memjsClient.incrSeq();
-  const seq = memjsClient.seq >>> 0;
-  const keyBytes = Buffer.byteLength(key);
-  const request = Buffer.allocUnsafe(REQUEST_HEADER_BYTES + keyBytes);
-  request.fill(0, 0, REQUEST_HEADER_BYTES);
-  request[0] = 0x80; // request
-  request[1] = 0x00; // GET
-  request.writeUInt16BE(keyBytes, 2);
-  request.writeUInt32BE(keyBytes, 8); // the body is the key alone
-  request.writeUInt32BE(seq, 12); // opaque: the reply carries it back
-  request.write(key, REQUEST_HEADER_BYTES);
-  server.onResponse(seq, (reply) => {
-    const { status } = reply.header;
-    // 0 found, 1 not found; anything else is the server refusing, worded as memjs words it (answeredByServer).
-    if (status === 0) done(null, reply.val);
-    else if (status === 1) done(null, null);
-    else done(new Error(`MemJS GET: status ${status}`), null);
-  });
-  server.onError(seq, (error) => done(error, null));
-  server.write(request);
-}
-
 class MemcacheNode {
   private client: memjs.Client | null = null;
   private downUntil = 0;
@@ -242,10 +185,10 @@ class MemcacheNode {
   }
 
   /**
-   * `work` for each item in one round: one deadline for all, and per item its result or a CacheError; never
-   * rejects. A transport failure or the deadline trips the breaker as in call(); a refusal fails its item only.
+   * The items' requests in one round (`start`): one deadline for all, and per item its result or a CacheError;
+   * never rejects. A transport failure or the deadline trips the breaker as in call(); a refusal fails its item only.
    */
-  async callEach<I, T>(operation: string, items: readonly I[], work: RoundWork<I, T>): Promise<(T | CacheError)[]> {
+  async callEach<I, T>(operation: string, items: readonly I[], start: RoundStart<I, T>): Promise<(T | CacheError)[]> {
     if (Date.now() < this.downUntil) {
       const down = new CacheError(`memcached ${this.server} is down`);
       return items.map(() => down);
@@ -259,7 +202,7 @@ class MemcacheNode {
       return error instanceof CacheError ? error : new CacheError(`memcached ${this.server} failed ${operation}: ${(error as Error).message}`);
     };
     try {
-      const results = await Promise.race([eachSettled(client, items, work, failed), round.expired]);
+      const results = await Promise.race([settleRound(client, items, start, failed), round.expired]);
       if (transportFailed) this.fail();
       else this.state = 'up';
       return results;
@@ -363,33 +306,46 @@ class MemcacheNode {
   }
 }
 
+/** Starts the requests of a round, one per item; each item's outcome goes to `done` once (an error, or the result). */
+type RoundStart<I, T> = (client: memjs.Client, items: readonly I[], done: (index: number, error: Error | null, result: T) => void) => void;
+
 /** Starts one memjs call for an item; memjs calls `done` once with the outcome (an error, or the result). */
-type RoundWork<I, T> = (client: memjs.Client, item: I, done: (error: Error | null, result: T) => void) => void;
+type ItemWork<I, T> = (client: memjs.Client, item: I, done: (error: Error | null, result: T) => void) => void;
+
+/** A round of one memjs call per item. A call memjs throws on at once (an invalid key) fails that item only. */
+function eachItem<I, T>(work: ItemWork<I, T>): RoundStart<I, T> {
+  return (client, items, done) =>
+    items.forEach((item, i) => {
+      try {
+        work(client, item, (error, result) => done(i, error, result));
+      } catch (error) {
+        done(i, error as Error, undefined as T);
+      }
+    });
+}
 
 /**
- * Runs `work` for every item and resolves once all have called back, each with its result or failed(error).
- * One promise for the round, not one per item. A second callback for an item (memjs fails what is still pending
- * when a connection drops) is ignored.
+ * Starts the round and resolves once every item has its outcome, each its result or failed(error). One promise
+ * for the round, not one per item. A second outcome for an item (memjs fails what is still pending when a
+ * connection drops) is ignored; if starting throws, every item not yet answered fails with that error.
  */
-function eachSettled<I, T>(client: memjs.Client, items: readonly I[], work: RoundWork<I, T>, failed: (error: unknown) => CacheError): Promise<(T | CacheError)[]> {
+function settleRound<I, T>(client: memjs.Client, items: readonly I[], start: RoundStart<I, T>, failed: (error: unknown) => CacheError): Promise<(T | CacheError)[]> {
   return new Promise((resolve) => {
     const results = new Array<T | CacheError>(items.length);
     const settled = new Array<boolean>(items.length).fill(false);
     let left = items.length;
     if (left === 0) return resolve(results);
-    items.forEach((item, i) => {
-      const done = (error: unknown, result?: T) => {
-        if (settled[i]) return;
-        settled[i] = true;
-        results[i] = error ? failed(error) : result!;
-        if (--left === 0) resolve(results);
-      };
-      try {
-        work(client, item, done);
-      } catch (error) {
-        done(error);
-      }
-    });
+    const done = (i: number, error: unknown, result?: T) => {
+      if (settled[i]) return;
+      settled[i] = true;
+      results[i] = error ? failed(error) : result!;
+      if (--left === 0) resolve(results);
+    };
+    try {
+      start(client, items, done);
+    } catch (error) {
+      for (let i = 0; i < items.length; i++) done(i, error);
+    }
   });
 }
 
