@@ -118,6 +118,33 @@ describe('SqliteStore', () => {
     await store.close();
   });
 
+  test.each([
+    ['read with the state in one query', 1],
+    ['read in parts (keys over one JSON parameter)', 2500],
+  ])('a chunk of writes whose keys are %s: rows, versions, liveness and owed invalidations as written', async (_, padding) => {
+    const store = await open();
+    // Keys SQL or JSON could misread ('?' is a parameter to literalSql, quotes end strings), and enough others to
+    // make the chunk's keys longer than one JSON parameter in the second case.
+    const odd = ['q?', "it's", 'back\\slash', 'ключ 🔑', 'expires', 'kept'];
+    const others = Array.from({ length: padding }, (_, i) => `padding-key-${i}`);
+    const keys = [...odd, ...others];
+    const first = await store.applyWrites(keys.map((k) => set(k, `1 ${k}`, k === 'expires' ? NOW + 10 : null)), NOW);
+    expect(first.owed).toEqual([]);
+    const second = await store.applyWrites([...keys.map((k) => set(k, `2 ${k}`)), { op: 'delete', key: 'kept' }], NOW + 20);
+    // Every key had a row (the expired one too: its copy may still be cached), so each owes one invalidation.
+    expect(second.owed.map((o) => o.key).sort()).toEqual([...keys].sort());
+    expect(second.results.map((r) => r.status === 'applied' && r.existed)).toEqual([...keys.map((k) => k !== 'expires'), true]);
+    for (const key of odd.filter((k) => k !== 'kept')) {
+      const entry = (await store.read(key, NOW + 20))!;
+      expect(entry.value.toString()).toBe(`2 ${key}`);
+      // An expired row counts as absent: the set starts the key again (version 1, created now).
+      expect([entry.version, entry.createRevision === entry.revision]).toEqual(key === 'expires' ? [1, true] : [2, false]);
+    }
+    expect(await store.read('kept', NOW + 20)).toBeUndefined();
+    expect((await store.stats(NOW + 20)).keys).toBe(keys.length - 1);
+    await store.close();
+  });
+
   test('treats quotes and SQL in keys and values as data', async () => {
     const store = await open();
     const evil = "x'); DROP TABLE entries; --";

@@ -65,6 +65,11 @@ export class Script {
   async run(db: SqliteConnection): Promise<void> {
     if (this.statements.length > 0) await db.exec(this.statements.join(';\n'));
   }
+
+  /** Runs them with the transaction's COMMIT, in the same trip (a failure fails the COMMIT: all is rolled back). */
+  runAtCommit(db: SqliteConnection): void {
+    for (const statement of this.statements) db.runWrittenAtCommit(statement);
+  }
 }
 
 export class SqliteConnection {
@@ -125,7 +130,12 @@ export class SqliteConnection {
 
   /** Runs `sql` (its values written in by literalSql) with the current transaction's COMMIT, in the same trip. */
   runAtCommit(sql: string, values: SqlLiteral[]): void {
-    this.atCommit += `${literalSql(sql, values)}; `;
+    this.runWrittenAtCommit(literalSql(sql, values));
+  }
+
+  /** runAtCommit for a statement literalSql has already written (a Script's). */
+  runWrittenAtCommit(statement: string): void {
+    this.atCommit += `${statement}; `;
   }
 
   exec(sql: string): Promise<void> {
