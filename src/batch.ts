@@ -43,8 +43,10 @@ export async function runBatch(io: IO, config: Config, options: BatchOptions): P
   let lineNumber = 0;
   try {
     await ctx.syncClock();
-    // Two groups in flight: while one group's statements run on SQLite's thread, the next is read and planned on
-    // this one. Groups still run (and answer) one after another, in input order.
+    // Two groups in flight: while one group's COMMIT (its writes, then the fsync) runs on SQLite's thread — or its
+    // reads wait on memcached — the next group is read and planned on this one. Planned then, not as soon as the
+    // group starts: planning is a thousand lines of JavaScript, and SQLite's replies to the group's first, short
+    // trips would wait behind it. Groups still run (and answer) one after another, in input order.
     let running: Promise<boolean> = Promise.resolve(true);
     for await (const lines of lineGroups(input, WINDOW_LINES)) {
       const steps: Step[] = [];
@@ -54,7 +56,11 @@ export async function runBatch(io: IO, config: Config, options: BatchOptions): P
         if (step) steps.push(step);
       }
       if (!(await running)) break;
-      running = runSteps(steps, ctx, out, options.bail);
+      let busy!: () => void;
+      const waiting = new Promise<void>((resolve) => (busy = resolve));
+      running = runSteps(steps, ctx, out, options.bail, busy);
+      void running.then(busy, busy); // a group that never commits nor reads: on once it is done
+      await waiting;
     }
     await running;
   } finally {
@@ -63,8 +69,8 @@ export async function runBatch(io: IO, config: Config, options: BatchOptions): P
   return out.worst;
 }
 
-/** Runs the steps of one input group in order; false when --bail saw a failure. */
-async function runSteps(steps: Step[], ctx: Context, out: Output, bail: boolean): Promise<boolean> {
+/** Runs the steps of one input group in order; false when --bail saw a failure. `onBusy`: executeSegment's. */
+async function runSteps(steps: Step[], ctx: Context, out: Output, bail: boolean, onBusy: () => void): Promise<boolean> {
   let i = 0;
   while (i < steps.length) {
     const step = steps[i]!;
@@ -79,7 +85,7 @@ async function runSteps(steps: Step[], ctx: Context, out: Output, bail: boolean)
       // With --bail nothing after a bad line may run: the segment ends at it.
       if (bail && steps[end - 1]!.kind === 'invalid') break;
     }
-    const outcomes = await executeSegment(() => ctx.store(), steps.slice(i, end));
+    const outcomes = await executeSegment(() => ctx.store(), steps.slice(i, end), onBusy);
     if (!(await out.emit(outcomes, bail)) && bail) return false;
     i = end;
   }

@@ -129,6 +129,32 @@ describe('batch output', () => {
     expect(after.out).toBe('1\n2\n\\N\n');
   });
 
+  test('many groups (the next planned while one commits): each line sees every line before it, answers in input order', async () => {
+    const db = tempDbPath();
+    const lines: string[] = [];
+    const expected: string[] = [];
+    for (let i = 0; i < 3000; i++) {
+      // Each get reads the key the line before wrote, across group boundaries too (groups of 1024 lines).
+      lines.push(`set k${i} v${i}`, `get k${i}`, `incr n`);
+      expected.push('OK', `v${i}`, String(i + 1));
+    }
+    const r = await batch(db, `${lines.join('\n')}\n`);
+    expect(r.out).toBe(`${expected.join('\n')}\n`);
+    expect(r.code).toBe(0);
+  });
+
+  test('--bail with the failure in a later group: the group after it, already planned, never runs', async () => {
+    const db = tempDbPath();
+    const file = join(tempDir(), 'cmds.txt');
+    const lines = Array.from({ length: 3000 }, (_, i) => (i === 1500 ? 'bogus' : `set k${i} ${i}`));
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const r = await runTbase(['--db', db, '--servers', testServers(), 'batch', '--bail', file]);
+    expect(r.out).toBe(`${'OK\n'.repeat(1500)}\\E usage\n`);
+    expect(r.code).toBe(2);
+    const after = await batch(db, 'get k1499\nget k1501\nget k2999\n');
+    expect(after.out).toBe('1499\n\\N\n\\N\n');
+  });
+
   test('answers each line as soon as it arrives: a script can write a command and wait for its answer', async () => {
     const db = tempDbPath();
     const child = spawn(process.execPath, [BIN, '--db', db, '--servers', testServers()], { stdio: ['pipe', 'pipe', 'ignore'] });

@@ -108,6 +108,18 @@ describe.each(kinds)('%s store', (kind) => {
     expect(await store.revision()).toBe(4);
   });
 
+  test('onCommitting is told once, when the COMMIT is on its way: before the writes resolve, after their reads', async () => {
+    const store = await kind.open();
+    const events: string[] = [];
+    const written = store.applyWrites([set('a', '1'), set('b', '2')], NOW, { onCommitting: () => events.push('committing') });
+    events.push('sent');
+    const { revision } = await written;
+    events.push('resolved');
+    expect(events).toEqual(['sent', 'committing', 'resolved']);
+    expect(revision).toBe(2);
+    expect(await store.read('b', NOW)).toEqual(entry('b', '2', 2, 2, 1));
+  });
+
   test('one database per open; a second instance shares it; the location is printable', async () => {
     const store = await kind.open();
     const again = await kind.openAgain(store);

@@ -171,7 +171,9 @@ describe('SqliteStore', () => {
     // Hold the write lock from a raw transaction on the holder's connection.
     const driver = (holder as unknown as { db: { exec(sql: string): Promise<void> } }).db;
     await driver.exec('BEGIN IMMEDIATE');
-    await expect(waiter.applyWrites([set('k', 'v')], NOW)).rejects.toThrow(/is locked by another process/);
+    let committing = 0;
+    await expect(waiter.applyWrites([set('k', 'v')], NOW, { onCommitting: () => committing++ })).rejects.toThrow(/is locked by another process/);
+    expect(committing).toBe(0); // it never got as far as its COMMIT
     await driver.exec('ROLLBACK');
     await waiter.applyWrites([set('k', 'v')], NOW);
     await holder.close();

@@ -24,7 +24,11 @@ export type Outcome = { step: Step; result: CommandResult; error?: undefined } |
 type ReadStep = Extract<Step, { kind: 'read' }>;
 type Answer = { lookup: Lookup } | { error: unknown };
 
-export async function executeSegment(openStore: () => Promise<CacheAsideStore>, steps: Step[]): Promise<Outcome[]> {
+/**
+ * `onBusy` is called once the segment's long wait has begun — its COMMIT sent, or (a segment without writes) its
+ * reads started — so the caller may use this thread meanwhile (batch plans its next group then).
+ */
+export async function executeSegment(openStore: () => Promise<CacheAsideStore>, steps: Step[], onBusy: () => void = () => undefined): Promise<Outcome[]> {
   const writes: Write[] = [];
   /** Per step, the index of its write in `writes` (a write step's outcome needs what its write found). */
   const writeIndex: number[] = new Array<number>(steps.length);
@@ -71,10 +75,11 @@ export async function executeSegment(openStore: () => Promise<CacheAsideStore>, 
       for (const step of [...before, ...after]) answers.set(step, { error });
     }
     if (store) {
+      if (writes.length === 0) onBusy();
       await readInRounds(store, before, answers);
       if (writes.length > 0) {
         try {
-          results = await store.write(writes);
+          results = await store.write(writes, { onCommitting: onBusy });
         } catch (error) {
           writeError = error;
         }

@@ -20,7 +20,7 @@
 import { CacheError } from '../errors.js';
 import { cacheKey, MAX_CACHED_BYTES, MAX_TTL_SECONDS, overallState, type Cache } from './cache.js';
 import { decodePoolRecord, encodePoolRecord, newPoolRecord, usesPool, type PoolRecord } from './pool.js';
-import type { Entry, Store, StoreStats, Write, WriteResult } from './store.js';
+import type { CommitOptions, Entry, Store, StoreStats, Write, WriteResult } from './store.js';
 
 export interface CacheAsideOptions {
   now: () => number;
@@ -157,8 +157,8 @@ export class CacheAsideStore {
    * the keys owed one, pipelined. The cache never holds a value SQLite has not committed. Resolves to what each
    * write did (conditions and counters are decided in that transaction, never from a copy).
    */
-  async write(writes: Write[], { onCommitted }: { onCommitted?: () => void } = {}): Promise<WriteResult[]> {
-    const { results, owed, pool } = await this.store.applyWrites(writes, this.options.now());
+  async write(writes: Write[], { onCommitted, onCommitting }: { onCommitted?: () => void } & CommitOptions = {}): Promise<WriteResult[]> {
+    const { results, owed, pool } = await this.store.applyWrites(writes, this.options.now(), { onCommitting });
     onCommitted?.(); // serve's next write round may begin while these invalidations go out (rounds.ts)
     // The pool as the transaction saw it holds the copies this write must invalidate (a pool change is a write
     // transaction too: no write commits on the old pool after it). Asked even when nothing is owed: the first

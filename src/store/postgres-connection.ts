@@ -90,7 +90,7 @@ export class PgConnection {
    * source's read error) comes through as it is, like SQLite's: only PostgreSQL's and the connection's become
    * StorageErrors.
    */
-  async transaction<T>(work: (client: PgClient) => Promise<T>, options: { replayable?: boolean } = {}): Promise<T> {
+  async transaction<T>(work: (client: PgClient) => Promise<T>, options: { replayable?: boolean; onCommitting?: () => void } = {}): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       let client: PgClient | undefined;
       let committing = false;
@@ -103,7 +103,9 @@ export class PgConnection {
         await client.query('BEGIN');
         const result = await work(client);
         committing = true;
-        await client.query('COMMIT');
+        const committed = client.query('COMMIT');
+        options.onCommitting?.();
+        await committed;
         client.off('error', ignore);
         client.release();
         return result;

@@ -12,7 +12,7 @@ import type { Acquired, Lease } from './locks.js';
 import { PgConnection, type PgClient, type PgParam } from './postgres-connection.js';
 import { PostgresNotifier } from './postgres-notifier.js';
 import { existingNamespace, initialiseSchema } from './postgres-schema.js';
-import type { ChangePage, PendingInvalidation, PrefixDeleteOutcome, Store, StoreStats, StreamOutcome, WriteOutcome } from './store.js';
+import type { ChangePage, CommitOptions, PendingInvalidation, PrefixDeleteOutcome, Store, StoreStats, StreamOutcome, WriteOutcome } from './store.js';
 import { slices } from './slices.js';
 import { applyImport, keyStates, planChunk } from './write-plan.js';
 import { isLive, needsValues, type Entry, type Write } from './writes.js';
@@ -154,11 +154,11 @@ export class PostgresStore implements Store {
     return row?.value ?? 0;
   }
 
-  applyWrites(writes: Write[], now: number): Promise<WriteOutcome> {
+  applyWrites(writes: Write[], now: number, { onCommitting }: CommitOptions = {}): Promise<WriteOutcome> {
     return this.transaction(async (client, base) => {
       const outcome = await this.applyChunk(client, writes, now, null, base.revision);
       return { outcome, revision: await this.purgeExpired(client, now, outcome.revision) };
-    });
+    }, { onCommitting });
   }
 
   applyWriteStream(chunks: AsyncIterable<Write[]>, now: number, floor: () => number = () => 0): Promise<StreamOutcome> {
@@ -349,7 +349,7 @@ export class PostgresStore implements Store {
    */
   private transaction<T>(
     work: (client: PgClient, base: { revision: number; compacted: number }) => Promise<{ outcome: T; revision: number }>,
-    options: { replayable?: boolean } = {},
+    options: { replayable?: boolean } & CommitOptions = {},
   ): Promise<T> {
     return this.db.transaction(async (client) => {
       const { rows } = await client.query<{ revision: number; compacted: number }>(`SELECT value AS revision, compacted FROM ${this.s}.revision WHERE id = 1 FOR UPDATE`);

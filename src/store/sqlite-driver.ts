@@ -29,6 +29,8 @@ export interface TransactionOptions {
   durable?: boolean;
   /** SQL run with BEGIN, in the same trip: made by literalSql, so nothing can be injected. */
   afterBegin?: string;
+  /** See CommitOptions (store.ts). */
+  onCommitting?: () => void;
 }
 
 /** A value written into SQL text instead of bound: a whole number, or a JSON text. */
@@ -107,7 +109,7 @@ export class SqliteConnection {
    * A write transaction. IMMEDIATE takes the write lock up front: a deferred BEGIN that reads and then writes
    * fails at once with SQLITE_BUSY under a concurrent writer in WAL mode, whatever the busy timeout.
    */
-  transaction<T>(work: () => Promise<T>, { durable = true, afterBegin = '' }: TransactionOptions = {}): Promise<T> {
+  transaction<T>(work: () => Promise<T>, { durable = true, afterBegin = '', onCommitting }: TransactionOptions = {}): Promise<T> {
     return this.exclusive(async () => {
       // A transaction whose loss at a power cut would do no harm commits without its fsync (WAL keeps commit
       // order, so a later durable commit still carries it to disk); the connection's FULL comes back after it.
@@ -116,7 +118,9 @@ export class SqliteConnection {
       try {
         await this.exec(`${begin}BEGIN IMMEDIATE${afterBegin && `; ${afterBegin}`}`);
         const result = await work();
-        await this.exec(`${this.atCommit}COMMIT${commit}`);
+        const committed = this.exec(`${this.atCommit}COMMIT${commit}`);
+        onCommitting?.();
+        await committed;
         return result;
       } catch (error) {
         // Whatever failed (BEGIN, the work, COMMIT), the connection is left as it was: no transaction, FULL.

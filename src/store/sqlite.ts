@@ -18,7 +18,7 @@ import { SqliteNotifier } from './notifier.js';
 import { LOCKS_SCHEMA, releaseLease, renewLease, takeLease, type Acquired, type Lease } from './locks.js';
 import { bindsAlone, ENTRY_ROWS_JSON, entryJson, IN_JSON_KEYS, jsonArrays, keysJson, partition } from './sqlite-json.js';
 import { applyImport, keyStates, planChunk } from './write-plan.js';
-import type { ChangePage, PendingInvalidation, PrefixDeleteOutcome, Store, StoreStats, StreamOutcome, WriteOutcome } from './store.js';
+import type { ChangePage, CommitOptions, PendingInvalidation, PrefixDeleteOutcome, Store, StoreStats, StreamOutcome, WriteOutcome } from './store.js';
 
 /**
  * 2: the pool record (meta 'pool') and epoch-scoped cache keys. A release before it would neither honour the
@@ -290,7 +290,7 @@ export class SqliteStore implements Store {
    * a fresh insert owes nothing. Rows the transaction writes and overwrites itself were never visible to anyone,
    * so one outbox row per key is enough. Expired rows are purged, a bounded number at a time.
    */
-  applyWrites(writes: Write[], now: number): Promise<WriteOutcome> {
+  applyWrites(writes: Write[], now: number, { onCommitting }: CommitOptions = {}): Promise<WriteOutcome> {
     // A chunk that needs no values, with keys that fit one JSON parameter, is read with the state (one trip).
     const keys = needsValues(writes) ? [] : [...keysJson([...new Set(writes.map((write) => write.key))])];
     return this.transaction(async (state) => {
@@ -302,7 +302,7 @@ export class SqliteStore implements Store {
       }
       await script.run(this.db);
       return { outcome, revision: await this.purgeExpired(now, outcome.revision, state) };
-    }, keys.length === 1 ? keys[0] : undefined);
+    }, { keys: keys.length === 1 ? keys[0] : undefined, onCommitting });
   }
 
   /**
@@ -311,7 +311,10 @@ export class SqliteStore implements Store {
    * this process's watchers (other processes see the database change). `keys` (a JSON array of the first chunk's
    * keys) are read with the state (TRANSACTION_STATE_WITH_KEYS).
    */
-  private async transaction<T>(work: (state: TransactionState) => Promise<{ outcome: T; revision: number }>, keys?: string): Promise<T> {
+  private async transaction<T>(
+    work: (state: TransactionState) => Promise<{ outcome: T; revision: number }>,
+    { keys, onCommitting }: { keys?: string } & CommitOptions = {},
+  ): Promise<T> {
     // Outbox rows already delivered go first, with BEGIN: before the state query sees the outbox (delivered.ts).
     const delivered = this.delivered.take();
     const afterBegin = delivered.length > 0 ? deleteOutboxRows(delivered) : '';
@@ -321,7 +324,7 @@ export class SqliteStore implements Store {
       const { outcome, revision } = await work(state);
       if (revision !== base) commitRevision(this.db, revision, base, state.compacted, this.historyRevisions);
       return { outcome, changed: revision !== base };
-    }, { afterBegin }).catch((error: unknown) => {
+    }, { afterBegin, onCommitting }).catch((error: unknown) => {
       this.delivered.giveBack(delivered);
       throw error;
     });

@@ -22,6 +22,15 @@ import type { Entry, Write, WriteResult } from './writes.js';
 
 export type { Entry, Write, WriteResult } from './writes.js';
 
+export interface CommitOptions {
+  /**
+   * Called when the transaction's last trip (its writes and COMMIT, then the fsync) has been sent: the caller may do
+   * other work on this thread meanwhile (batch plans its next group then). Not called for a transaction that fails
+   * before it commits.
+   */
+  onCommitting?: () => void;
+}
+
 export interface Store {
   /** Where the data lives, safe to print (a PostgreSQL URL without its password). */
   readonly location: string;
@@ -47,7 +56,7 @@ export interface Store {
   revision(): Promise<number>;
 
   /** Applies the writes in one transaction, in order; each that changes something takes the next revision. */
-  applyWrites(writes: Write[], now: number): Promise<WriteOutcome>;
+  applyWrites(writes: Write[], now: number, options?: CommitOptions): Promise<WriteOutcome>;
   /**
    * Applies every chunk of an async source in ONE transaction and at ONE revision (import), ending above
    * `floor()` (asked once the source is read); a source that throws rolls everything back.
