@@ -4,7 +4,7 @@
  */
 import { Script, type SqlParam, type SqliteConnection } from './sqlite-driver.js';
 import { CHANGE_TYPE_CODE, CHANGE_TYPES, trimFloor, type Change } from './changes.js';
-import { bindsAlone, hexJson, IN_JSON_KEYS, jsonArrays, keysJson, partition } from './sqlite-json.js';
+import { bindsAlone, hexJson, IN_JSON_KEYS, jsonArrays, keysJson, partition, ROWS_OF_JSON } from './sqlite-json.js';
 
 export const HISTORY_SCHEMA = `
   CREATE TABLE IF NOT EXISTS changes (
@@ -36,7 +36,7 @@ export async function recordChanges(db: SqliteConnection, explicit: Change[], co
     await db.run(`${insert} VALUES (?, ?, ?, ?, ?, ?, ?)`, [c.revision, c.key, CHANGE_TYPE_CODE[c.type], c.value, c.expiresAt, c.createRevision, c.version]);
   }
   for (const { json } of jsonArrays(together, changeJson)) {
-    statements.add(`${insert} SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, unhex(j.value ->> 3), j.value ->> 4, j.value ->> 5, j.value ->> 6 FROM json_each(?) AS j`, { json });
+    statements.add(`${insert} SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, unhex(j.value ->> 3), j.value ->> 4, j.value ->> 5, j.value ->> 6 FROM ${ROWS_OF_JSON}`, { json });
   }
   for (const json of keysJson(copied)) {
     statements.add(`${insert} SELECT revision, key, 0, value, expires_at, create_revision, version FROM entries WHERE key ${IN_JSON_KEYS}`, { json });

@@ -76,6 +76,15 @@ export function entryJson(entry: Entry): string {
   return `[${JSON.stringify(entry.key)},${hexJson(entry.value)},${entry.expiresAt ?? 'null'},${entry.revision},${entry.createRevision},${entry.version}]`;
 }
 
+/**
+ * The rows of a JSON array of rows (arrays), each as `j.value`, whose fields `j.value ->> n` reads. `jsonb_each`,
+ * not `json_each`: json_each hands each row over as JSON text, which SQLite had rendered from its parse of the
+ * array only for `->>` to parse it again, six times a row (from a cache, but each lookup compares the text);
+ * jsonb_each hands over the row in SQLite's binary JSON, which `->>` reads in place. Replaying a 100k-line batch's
+ * exact SQL (six alternating runs each): 657–920 ms with json_each, 621–873 ms with jsonb_each, medians 832 and
+ * 682 ms. Needs SQLite 3.45 or later (node-sqlite3 6.0.1 builds 3.52).
+ */
+export const ROWS_OF_JSON = 'jsonb_each(?) AS j';
+
 /** The `SELECT` of the rows of an entryJson array, as the columns `key, value, expires_at, revision, create_revision, version`. */
-export const ENTRY_ROWS_JSON =
-  'SELECT j.value ->> 0, unhex(j.value ->> 1), j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5 FROM json_each(?) AS j';
+export const ENTRY_ROWS_JSON = `SELECT j.value ->> 0, unhex(j.value ->> 1), j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5 FROM ${ROWS_OF_JSON}`;
