@@ -1,6 +1,6 @@
 /**
- * Many rows as ONE parameter: a JSON array that SQLite takes apart itself (`json_each`), for the bulk statements
- * of the SQLite store (a batch group, an import chunk, a serve round).
+ * Many rows as ONE parameter: a JSON array that SQLite takes apart itself (`jsonb_each` for rows, `json_each` for
+ * keys), for the bulk statements of the SQLite store (a batch group, an import chunk, a serve round).
  *
  * Why: node-sqlite3 converts every bound parameter on the main thread, one by one, and a 1000-line batch group
  * bound 3000 of them in statements of 300 rows (SQLite's parameter limit). A JSON text is one parameter and one
