@@ -17,7 +17,7 @@ import { HISTORY_REVISIONS, removalChange, type KeySelector } from './changes.js
 import { SqliteNotifier } from './notifier.js';
 import { LOCKS_SCHEMA, releaseLease, renewLease, takeLease, type Acquired, type Lease } from './locks.js';
 import { bindsAlone, ENTRY_ROWS_JSON, entryJson, IN_JSON_KEYS, jsonArrays, keysJson, partition } from './sqlite-json.js';
-import { applyImport, keyStates, planChunk } from './write-plan.js';
+import { applyImport, keyStates, planChunk, type KeyState } from './write-plan.js';
 import type { ChangePage, CommitOptions, PendingInvalidation, PrefixDeleteOutcome, Store, StoreStats, StreamOutcome, WriteOutcome } from './store.js';
 
 /**
@@ -85,8 +85,6 @@ const TRANSACTION_STATE_WITH_KEYS = `SELECT ${STATE_COLUMNS},
 
 /** What TRANSACTION_STATE_WITH_KEYS read of a chunk's keys. */
 interface KeysRead {
-  /** The JSON array of keys it read (keysJson): the chunk whose keys these are. */
-  json: string;
   /** [key, expires_at, revision, create_revision, version] of each key that has a row. */
   rows: [string, number | null, number, number, number][];
   /** Keys with an invalidation still in the outbox. */
@@ -292,9 +290,10 @@ export class SqliteStore implements Store {
    */
   applyWrites(writes: Write[], now: number, { onCommitting }: CommitOptions = {}): Promise<WriteOutcome> {
     // A chunk that needs no values, with keys that fit one JSON parameter, is read with the state (one trip).
-    const keys = needsValues(writes) ? [] : [...keysJson([...new Set(writes.map((write) => write.key))])];
+    const chunk = chunkKeys(writes);
+    const readWithState = !needsValues(writes) && chunk.parts.length === 1;
     return this.transaction(async (state) => {
-      const { outcome, script } = await this.applyChunk(writes, now, null, state);
+      const { outcome, script } = await this.applyChunk(writes, now, null, state, chunk);
       if (!purgeDue(state, now)) {
         // Nothing else runs before COMMIT: the writes go with it, in the same trip.
         script.runAtCommit(this.db);
@@ -302,7 +301,7 @@ export class SqliteStore implements Store {
       }
       await script.run(this.db);
       return { outcome, revision: await this.purgeExpired(now, outcome.revision, state) };
-    }, { keys: keys.length === 1 ? keys[0] : undefined, onCommitting });
+    }, { keys: readWithState ? chunk.parts[0] : undefined, onCommitting });
   }
 
   /**
@@ -337,7 +336,7 @@ export class SqliteStore implements Store {
     const { revision, compacted, outbox, outboxSeq, pool, nextExpiry, keyRows, queuedKeys } =
       keys === undefined ? (await this.db.get<StateRow>(TRANSACTION_STATE))! : (await this.db.get<StateRow>(TRANSACTION_STATE_WITH_KEYS, [keys]))!;
     const keysRead =
-      keys === undefined ? null : { json: keys, rows: JSON.parse(keyRows!) as KeysRead['rows'], queued: queuedKeys ? (JSON.parse(queuedKeys) as string[]) : [] };
+      keys === undefined ? null : { rows: JSON.parse(keyRows!) as KeysRead['rows'], queued: queuedKeys ? (JSON.parse(queuedKeys) as string[]) : [] };
     return { revision, compacted, outbox: outbox !== 0, outboxSeq, pool, nextExpiry, keysRead };
   }
 
@@ -503,9 +502,13 @@ export class SqliteStore implements Store {
    * One chunk of writes, inside the caller's transaction. `shared` is the one revision every change takes (an
    * import), or null: each change takes the next one.
    */
-  private async applyChunk(writes: Write[], now: number, shared: number | null, state: TransactionState): Promise<{ outcome: WriteOutcome; script: Script }> {
-    const byKey = keyStates(writes);
-    const keys = Array.from(byKey.keys());
+  private async applyChunk(
+    writes: Write[],
+    now: number,
+    shared: number | null,
+    state: TransactionState,
+    { byKey, parts }: ChunkKeys = chunkKeys(writes),
+  ): Promise<{ outcome: WriteOutcome; script: Script }> {
     // The outbox is almost always empty (rows live only until memcached acknowledges), and only this transaction
     // can change it while it holds the write lock: when it is empty, no key of the chunk has an invalidation
     // pending. The pool record comes along: the invalidations must go to the pool that holds copies at commit
@@ -514,8 +517,9 @@ export class SqliteStore implements Store {
     // Values are read only when a condition compares them or a counter adds to them: a bulk load never needs them.
     const columns = needsValues(writes) ? ENTRY_COLUMNS : "key, x'' AS value, expires_at, revision, create_revision, version";
     const noValue = Buffer.alloc(0);
-    for (const part of keysJson(keys)) {
-      const read = state.keysRead?.json === part ? state.keysRead : null;
+    for (const part of parts) {
+      // Read with the state only for a chunk of one part, the transaction's first (applyWrites): this one.
+      const read = state.keysRead;
       state.keysRead = null;
       const rows: EntryRow[] = read
         ? read.rows.map(([key, expires_at, revision, create_revision, version]) => ({ key, value: noValue, expires_at, revision, create_revision, version }))
@@ -613,6 +617,17 @@ function deleteOutboxRows(ids: number[]): string {
 
 function marks(n: number): string {
   return new Array<string>(n).fill('?').join(',');
+}
+
+/** A chunk's keys: a record per key, in order of first appearance (write-plan.ts), and those keys as JSON parameters. */
+interface ChunkKeys {
+  byKey: Map<string, KeyState>;
+  parts: string[];
+}
+
+function chunkKeys(writes: Write[]): ChunkKeys {
+  const byKey = keyStates(writes);
+  return { byKey, parts: [...keysJson(Array.from(byKey.keys()))] };
 }
 
 /** Whether some row has expired by `now` (the transaction's earliest expiry): the purge has work to do. */
