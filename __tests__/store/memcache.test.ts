@@ -5,7 +5,13 @@ import { closingServer, halfReplyServer, racedCounterServer, rechunkingProxy, si
 import { startMemcached } from '../helpers/memcached.js';
 import { testServers } from '../helpers/temp.js';
 
+/** Against servers that fail on purpose: the deadline is what these tests watch, so it is short. */
 const options = { timeoutMs: 300, retryAfterMs: 1000 };
+/**
+ * Against a healthy memcached the deadline is not under test, and 300 ms is too short on a loaded machine (CI runs
+ * many jest workers): a tick of 400 sets and the connection's handshake share one deadline, and once missed it.
+ */
+const healthy = { timeoutMs: 5000, retryAfterMs: 1000 };
 let counter = 0;
 const unique = () => `test-${process.pid}-${Date.now()}-${counter++}`;
 
@@ -34,7 +40,7 @@ describe('cacheKey', () => {
 describe('MemcachePool against real memcached', () => {
   let pool: MemcachePool;
   beforeEach(() => {
-    pool = new MemcachePool([testServers()], options);
+    pool = new MemcachePool([testServers()], healthy);
   });
   afterEach(() => pool.close());
 
@@ -89,7 +95,7 @@ describe('MemcachePool against real memcached', () => {
 
   test('getMany with every reply cut into pieces (1 to 40 bytes, mid-header and mid-value): every answer whole and in order', async () => {
     const proxy = await rechunkingProxy(testServers(), [1, 3, 24, 2, 40, 7, 23, 25, 5]);
-    const split = new MemcachePool([proxy.address], { timeoutMs: 5000, retryAfterMs: 1000 });
+    const split = new MemcachePool([proxy.address], healthy);
     try {
       const keys = Array.from({ length: 60 }, () => unique());
       const values = keys.map((key, i) => (i % 4 === 0 ? null : Buffer.from(`${key}:${'v'.repeat(i)}`)));
@@ -236,7 +242,7 @@ describe('MemcachePool faults', () => {
 
   test('a server that comes back is used again after the retry pause', async () => {
     const memcached = await startMemcached();
-    const pool = new MemcachePool([memcached.address], { timeoutMs: 300, retryAfterMs: 200 });
+    const pool = new MemcachePool([memcached.address], { timeoutMs: healthy.timeoutMs, retryAfterMs: 200 });
     await pool.set('k', Buffer.from('v'), 0);
     await memcached.stop();
     await expect(pool.get('k')).rejects.toBeInstanceOf(CacheError);
