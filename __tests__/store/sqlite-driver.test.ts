@@ -102,3 +102,55 @@ test('a transaction without its fsync gives the connection back at synchronous =
   expect((await db.all<{ k: string }>('SELECT k FROM t ORDER BY k')).map((row) => row.k)).toEqual(['a']);
   await db.close();
 });
+
+describe('sendEarly: statements sent inside a transaction without waiting for them', () => {
+  const insert = (keys: string[]) => literalSql("INSERT INTO t (k, v) SELECT j.value, x'' FROM json_each(?) AS j", [{ json: JSON.stringify(keys) }]);
+  const keysIn = async (db: SqliteConnection) => (await db.all<{ k: string }>('SELECT k FROM t ORDER BY k')).map((row) => row.k);
+
+  test('run in the order sent, before the at-commit SQL and before a kept statement issued after them', async () => {
+    const db = await connect();
+    const seen = await db.transaction(async () => {
+      db.sendEarly(insert(['a', 'b']));
+      db.sendEarly(`${insert(['c'])}; UPDATE t SET v = x'01' WHERE k = 'a'`);
+      db.runWrittenAtCommit("UPDATE t SET v = x'02' WHERE k = 'a'"); // after both: its value stays
+      // A kept statement (node-sqlite3 would run it beside an exec) waits for them.
+      return (await db.all<{ k: string; v: Buffer }>('SELECT k, v FROM t ORDER BY k', [])).map((row) => `${row.k}${row.v.toString('hex')}`);
+    });
+    expect(seen).toEqual(['a01', 'b', 'c']);
+    expect((await db.all<{ v: Buffer }>("SELECT v FROM t WHERE k = 'a'"))[0]!.v.toString('hex')).toBe('02');
+    await db.close();
+  });
+
+  test('one that fails: no COMMIT, all of the transaction rolled back (what was sent after it too), the connection fine', async () => {
+    const db = await connect();
+    await db.run('INSERT INTO t (k, v) VALUES (?, ?)', ['taken', Buffer.from('1')]);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      await expect(
+        db.transaction(async () => {
+          db.sendEarly(insert(['x1', 'x2']));
+          db.sendEarly(insert(['x3', 'taken'])); // primary key violation
+          db.sendEarly(insert(['x4']));
+          db.runWrittenAtCommit(insert(['x5']));
+        }),
+      ).rejects.toThrow(/UNIQUE|constraint/i);
+      // The work itself failing while a failed early statement is still unawaited: the work's error, rolled back.
+      await expect(
+        db.transaction(async () => {
+          db.sendEarly(insert(['y1', 'taken']));
+          throw new Error('the work failed');
+        }),
+      ).rejects.toThrow('the work failed');
+      await new Promise((resolve) => setTimeout(resolve, 20)); // a rejection nobody handled would show by now
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(await keysIn(db)).toEqual(['taken']);
+    await db.transaction(async () => db.sendEarly(insert(['z'])));
+    expect(await keysIn(db)).toEqual(['taken', 'z']);
+    await db.close();
+  });
+});

@@ -3,6 +3,7 @@ import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { StorageError } from '../../src/errors.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { SqliteConnection } from '../../src/store/sqlite-driver.js';
 import { removeTempDirs, tempDbPath, tempDir } from '../helpers/temp.js';
 
 const NOW = 1_700_000_000_000;
@@ -142,6 +143,34 @@ describe('SqliteStore', () => {
     }
     expect(await store.read('kept', NOW + 20)).toBeUndefined();
     expect((await store.stats(NOW + 20)).keys).toBe(keys.length - 1);
+    await store.close();
+  });
+
+  test('a group whose rows go to SQLite in several trips (the first sent early) commits all of them or none', async () => {
+    const path = tempDbPath();
+    const store = await open(path);
+    // 600 rows of ~150 characters of JSON each: several slices of JSON_PARAM_CHARS (sqlite-json.ts).
+    const writes = Array.from({ length: 600 }, (_, i) => set(`k'${i}`, `${"v'".repeat(20)}${i}`));
+    await store.applyWrites([set("k'599", 'old')], NOW); // one overwrite: it owes an invalidation
+    const side = await SqliteConnection.open(path, 2000);
+    const count = async (table: string) => (await side.get<{ n: number }>(`SELECT count(*) AS n FROM ${table}`))!.n;
+    // A row of the first slice fails, then one of the last: each time nothing of the group is committed.
+    for (const failing of ["k'3", "k'598"]) {
+      await side.exec(`CREATE TRIGGER refuse BEFORE INSERT ON entries WHEN NEW.key = '${failing.replace("'", "''")}' BEGIN SELECT RAISE(ABORT, 'refused'); END`);
+      await expect(store.applyWrites(writes, NOW)).rejects.toThrow(/refused/);
+      await side.exec('DROP TRIGGER refuse');
+      expect([await store.revision(), await count('entries'), await count('changes'), await count('outbox')]).toEqual([1, 1, 1, 0]);
+      expect((await store.read("k'599", NOW))?.value.toString()).toBe('old');
+    }
+    const outcome = await store.applyWrites(writes, NOW);
+    expect(outcome.revision).toBe(601);
+    expect(outcome.owed.map((owed) => owed.key)).toEqual(["k'599"]);
+    expect([await count('entries'), await count('changes')]).toEqual([600, 601]);
+    for (const i of [0, 3, 299, 598, 599]) {
+      const entry = await store.read(`k'${i}`, NOW);
+      expect([entry?.value.toString(), entry?.revision]).toEqual([`${"v'".repeat(20)}${i}`, 2 + i]);
+    }
+    await side.close();
     await store.close();
   });
 

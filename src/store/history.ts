@@ -22,13 +22,19 @@ const CHANGE_COLUMNS = 'revision, key, type, value, expires_at, create_revision,
 
 /**
  * Records changes inside the caller's transaction (a later row for the same revision and key replaces an earlier
- * one: an import writes every key at one revision, some twice). `copied` are keys whose last change is the put their row now
- * holds: those are copied inside SQLite (INSERT … SELECT), so a bulk load never binds its values twice. Many rows
+ * one: an import writes every key at one revision, some twice). `copied.keys` are keys whose last change is the put
+ * their row now holds: those are copied inside SQLite (INSERT … SELECT), so a bulk load never binds its values twice
+ * (`copied.json`: those keys as keysJson already wrote them, when the caller has that at hand). Many rows
  * a statement, as JSON (sqlite-json.ts), added to `script` when one is given (the caller runs it, after its
  * upserts), else run now; a change with a large value is bound as itself, at once (before the copies: an
  * explicit row may be replaced by a copied one, never the other way round).
  */
-export async function recordChanges(db: SqliteConnection, explicit: Change[], copied: string[], script?: Script): Promise<void> {
+export async function recordChanges(
+  db: SqliteConnection,
+  explicit: Change[],
+  copied: { keys: string[]; json?: string[] },
+  script?: Script,
+): Promise<void> {
   const statements = script ?? new Script();
   const insert = `INSERT OR REPLACE INTO changes (${CHANGE_COLUMNS})`;
   const [alone, together] = partition(explicit, (change) => bindsAlone(change.value));
@@ -38,7 +44,7 @@ export async function recordChanges(db: SqliteConnection, explicit: Change[], co
   for (const { json } of jsonArrays(together, changeJson)) {
     statements.add(`${insert} SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, unhex(j.value ->> 3), j.value ->> 4, j.value ->> 5, j.value ->> 6 FROM ${ROWS_OF_JSON}`, { json });
   }
-  for (const json of keysJson(copied)) {
+  for (const json of copied.json ?? keysJson(copied.keys)) {
     statements.add(`${insert} SELECT revision, key, 0, value, expires_at, create_revision, version FROM entries WHERE key ${IN_JSON_KEYS}`, { json });
   }
   if (!script) await statements.run(db);

@@ -51,7 +51,8 @@ export function literalSql(sql: string, values: SqlLiteral[]): string {
       return String(value);
     }
     if (typeof value?.json !== 'string' || value.json.includes('\0')) throw new Error('SQL literals: not a JSON text, or one holding NUL');
-    return `'${value.json.replaceAll("'", "''")}'`;
+    const { json } = value;
+    return `'${json.includes("'") ? json.replaceAll("'", "''") : json}'`; // no copy of a 60 KB text without quotes
   });
 }
 
@@ -72,6 +73,16 @@ export class Script {
   runAtCommit(db: SqliteConnection): void {
     for (const statement of this.statements) db.runWrittenAtCommit(statement);
   }
+
+  /**
+   * Sends the statements added so far now, inside the caller's transaction, without waiting for them
+   * (SqliteConnection.sendEarly): SQLite runs them while this thread writes the rest of the script.
+   */
+  sendEarly(db: SqliteConnection): void {
+    if (this.statements.length === 0) return;
+    db.sendEarly(this.statements.join(';\n'));
+    this.statements.length = 0;
+  }
 }
 
 export class SqliteConnection {
@@ -81,6 +92,8 @@ export class SqliteConnection {
   private preparedChars = 0;
   /** Statements (literalSql) the current transaction runs with its COMMIT, in the same trip (runAtCommit). */
   private atCommit = '';
+  /** What sendEarly sent and nobody has waited for yet: settles when all of it has run; rejects if any failed. */
+  private early: Promise<void> | null = null;
 
   private constructor(
     private readonly db: sqlite3.Database,
@@ -118,6 +131,7 @@ export class SqliteConnection {
       try {
         await this.exec(`${begin}BEGIN IMMEDIATE${afterBegin && `; ${afterBegin}`}`);
         const result = await work();
+        await this.settleEarly(); // COMMIT only after everything sent early has run without error
         const committed = this.exec(`${this.atCommit}COMMIT${commit}`);
         onCommitting?.();
         await committed;
@@ -128,6 +142,7 @@ export class SqliteConnection {
         throw error;
       } finally {
         this.atCommit = '';
+        this.early = null; // settled by now: the ROLLBACK above ran after it (exec keeps order)
       }
     });
   }
@@ -140,6 +155,28 @@ export class SqliteConnection {
   /** runAtCommit for a statement literalSql has already written (a Script's). */
   runWrittenAtCommit(statement: string): void {
     this.atCommit += `${statement}; `;
+  }
+
+  /**
+   * Sends `sql` (literalSql's) inside the current transaction without waiting for it, so SQLite's thread works on
+   * it while this one writes what comes next (a batch group's rows in slices: docs/architecture.md, "Rows sent as
+   * they are written"). Safe because node-sqlite3 runs exec trips in the order they were sent, and because
+   * whatever would not wait its turn waits for these first: a kept statement (run, all: node-sqlite3 runs those
+   * beside an exec) and the COMMIT, which must never follow a statement that failed.
+   */
+  sendEarly(sql: string): void {
+    const sent = this.exec(sql);
+    const early = this.early ? Promise.all([this.early, sent]).then(() => undefined) : sent;
+    early.catch(() => undefined); // a failure is reported where it is waited for (settleEarly), not as unhandled
+    this.early = early;
+  }
+
+  /** Waits for what sendEarly sent; throws its first failure. */
+  private async settleEarly(): Promise<void> {
+    const early = this.early;
+    if (!early) return;
+    this.early = null;
+    await early;
   }
 
   exec(sql: string): Promise<void> {
@@ -155,6 +192,7 @@ export class SqliteConnection {
         if (err) return reject(storageError(err, path));
         resolve({ changes: this.changes, lastID: this.lastID });
       };
+    if (this.early) await this.settleEarly();
     if (!keepable(params)) return new Promise((resolve, reject) => void this.db.run(sql, params, done(resolve, reject)));
     const statement = await this.statement(sql);
     return new Promise((resolve, reject) => void statement.run(params, done(resolve, reject)));
@@ -169,6 +207,7 @@ export class SqliteConnection {
   async all<T = Row>(sql: string, params: SqlParam[] = []): Promise<T[]> {
     const done = (resolve: (rows: T[]) => void, reject: (e: unknown) => void) => (err: Error | null, rows: T[]) =>
       err ? reject(storageError(err, this.path)) : resolve(rows);
+    if (this.early) await this.settleEarly();
     if (!keepable(params)) return new Promise((resolve, reject) => void this.db.all(sql, params, done(resolve, reject)));
     const statement = await this.statement(sql);
     return new Promise((resolve, reject) => void statement.all(params, done(resolve, reject)));
