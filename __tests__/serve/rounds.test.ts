@@ -160,7 +160,7 @@ afterEach(async () => {
 describe.each(storeKinds())('group commit through the cache-aside store (%s store)', (kind) => {
   async function setup(same?: CacheAsideStore) {
     const store = same ? await kind.openAgain(same.store) : await kind.open();
-    const policy = new CacheAsideStore(store, new MemcachePool([testServers()], { timeoutMs: 500, retryAfterMs: 0 }), { now: Date.now, onCacheFault: () => undefined });
+    const policy = new CacheAsideStore(store, new MemcachePool([testServers()], { timeoutMs: 5000, retryAfterMs: 0 }), { now: Date.now, onCacheFault: () => undefined });
     opened.push(policy);
     // The handlers' wiring (src/serve/handlers.ts), rounds that wait for nothing.
     const writes = new Rounds<Write, WriteResult>((batch) => policy.write(batch), { ...LIMITS, retryAlone: false });

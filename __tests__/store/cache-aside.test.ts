@@ -36,7 +36,7 @@ describe.each(storeKinds())('CacheAsideStore (%s store)', (kind) => {
   /** A policy over a fresh database, or over `same`'s database (as another process would open it). */
   async function setup(same?: Setup, now: () => number = Date.now): Promise<Setup> {
     const store = same ? await kind.openAgain(same.policy.store) : await kind.open();
-    const cache = new ControlledCache(new MemcachePool([testServers()], { timeoutMs: 500, retryAfterMs: 0 }));
+    const cache = new ControlledCache(new MemcachePool([testServers()], { timeoutMs: 5000, retryAfterMs: 0 }));
     const faults: CacheError[] = [];
     const policy = new CacheAsideStore(store, cache, { now, onCacheFault: (e) => faults.push(e) });
     opened.push(policy);
