@@ -1,0 +1,42 @@
+/**
+ * How bin/tbase loads the build (docs/architecture.md, "Start-up"): the bundle already wrapped in CommonJS's module
+ * function, compiled with the code cache the build recorded for it. A cache V8 rejects costs nothing visible but
+ * the start-up it was made to save, so it is checked here; and bin/tbase read as ESM still runs, through tbase.cjs.
+ */
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import Module from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { removeTempDirs, tempDbPath, tempDir } from '../helpers/temp.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const bundle = join(root, 'dist', 'bundle');
+
+afterAll(removeTempDirs);
+
+test('the wrapped bundle is tbase.cjs in the module function, and V8 accepts its recorded code cache', () => {
+  const wrapped = readFileSync(join(bundle, 'tbase.fn.js'), 'utf8');
+  expect(wrapped).toBe(Module.wrap(readFileSync(join(bundle, 'tbase.cjs'), 'utf8')));
+  // In a child: V8 checks a cache against its own flags, and jest runs this process with flags of its own.
+  const check = `
+    const { Script } = require('node:vm');
+    const { readFileSync } = require('node:fs');
+    const file = ${JSON.stringify(join(bundle, 'tbase.fn.js'))};
+    const script = new Script(readFileSync(file, 'utf8'), { filename: file, cachedData: readFileSync(file + '.cache') });
+    process.stdout.write(String(script.cachedDataRejected));`;
+  const run = spawnSync(process.execPath, ['-e', check], { encoding: 'utf8' });
+  expect(run.stderr).toBe('');
+  expect(run.stdout).toBe('false');
+});
+
+test('bin/tbase read as ESM (no bin/package.json beside it) still runs, through tbase.cjs', () => {
+  const dir = tempDir();
+  mkdirSync(join(dir, 'bin'));
+  copyFileSync(join(root, 'bin', 'tbase'), join(dir, 'bin', 'tbase.mjs'));
+  symlinkSync(join(root, 'dist'), join(dir, 'dist'));
+  const db = tempDbPath();
+  const run = (args: string[]) => spawnSync(process.execPath, [join(dir, 'bin', 'tbase.mjs'), '--db', db, '--no-cache', ...args], { encoding: 'utf8' });
+  expect(run(['set', 'k', 'esm'])).toMatchObject({ status: 0, stderr: '' });
+  expect(run(['get', 'k'])).toMatchObject({ status: 0, stdout: 'esm\n', stderr: '' });
+});
