@@ -131,7 +131,7 @@ export class SqliteConnection {
       try {
         await this.exec(`${begin}BEGIN IMMEDIATE${afterBegin && `; ${afterBegin}`}`);
         const result = await work();
-        await this.settleEarly(); // COMMIT only after everything sent early has run without error
+        if (this.early) await this.settleEarly(); // COMMIT only after everything sent early has run without error
         const committed = this.exec(`${this.atCommit}COMMIT${commit}`);
         onCommitting?.();
         await committed;
@@ -171,12 +171,11 @@ export class SqliteConnection {
     this.early = early;
   }
 
-  /** Waits for what sendEarly sent; throws its first failure. */
-  private async settleEarly(): Promise<void> {
-    const early = this.early;
-    if (!early) return;
+  /** Waits for what sendEarly sent (callers look first: nothing sent early costs no await); throws its first failure. */
+  private settleEarly(): Promise<void> {
+    const early = this.early!;
     this.early = null;
-    await early;
+    return early;
   }
 
   exec(sql: string): Promise<void> {
