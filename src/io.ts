@@ -1,7 +1,12 @@
 /**
  * The only module that touches the process's streams. It knows whether each end is a terminal, whether to use
  * colour, and writes with back-pressure so that a slow pipe never makes output pile up in memory.
+ *
+ * Each stream is made on first use: Node builds process.stdout or process.stderr (a socket, for a pipe) when it is
+ * first read, ~1–1.5 ms each, and a one-shot command that answers on stdout never needs stderr. A one-shot
+ * answer may even skip the stream (`writeStdoutDirectly`).
  */
+import { writeSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { isatty } from 'node:tty';
 import { Chalk, type ChalkInstance } from 'chalk';
@@ -16,6 +21,8 @@ export interface IOStreams {
   isStdoutTTY: boolean;
   isStderrTTY: boolean;
   env: Record<string, string | undefined>;
+  /** stdout's file descriptor, for `writeStdoutDirectly`; absent, stdout is only ever written as a stream. */
+  stdoutFd?: number;
 }
 
 export class IO {
@@ -27,26 +34,53 @@ export class IO {
   readonly colour: ChalkInstance;
   /** Colours for stderr, judged on stderr's own terminal-ness. */
   readonly errColour: ChalkInstance;
-  private readonly stdout: Writable;
-  private readonly stderr: Writable;
+  private stdoutStream: Writable | undefined;
+  private stderrStream: Writable | undefined;
+  /** Set by writeStdoutDirectly until the stdout stream is made (after that, only the stream is written). */
+  private directFd: number | undefined;
   private stdoutClosed = false;
   private readonly closedListeners = new Set<() => void>();
 
   constructor(streams: IOStreams) {
     this.streams = streams;
-    this.stdout = streams.stdout;
-    this.stderr = streams.stderr;
     this.isStdinTTY = streams.isStdinTTY;
     this.isStdoutTTY = streams.isStdoutTTY;
     this.isStderrTTY = streams.isStderrTTY;
     this.colour = new Chalk({ level: colourLevel(streams.isStdoutTTY, streams.env) });
     this.errColour = new Chalk({ level: colourLevel(streams.isStderrTTY, streams.env) });
-    // A reader that went away (`tbase list | head -1`) is not an error of ours: stop writing, exit quietly.
-    this.stdout.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EPIPE') throw error;
-      this.stdoutClosed = true;
-      for (const listener of [...this.closedListeners]) listener();
-    });
+  }
+
+  private get stdout(): Writable {
+    if (!this.stdoutStream) {
+      this.stdoutStream = this.streams.stdout;
+      this.directFd = undefined;
+      // A reader that went away (`tbase list | head -1`) is not an error of ours: stop writing, exit quietly.
+      this.stdoutStream.on('error', (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EPIPE') throw error;
+        this.readerGone();
+      });
+    }
+    return this.stdoutStream;
+  }
+
+  private get stderr(): Writable {
+    return (this.stderrStream ??= this.streams.stderr);
+  }
+
+  private readerGone(): void {
+    this.stdoutClosed = true;
+    for (const listener of [...this.closedListeners]) listener();
+  }
+
+  /**
+   * From now on, until something needs stdout as a stream, write it with write(2) on its descriptor: for a
+   * one-shot command that prints its answer and exits, so it need not make the stream at all. A pipe or file that
+   * Node has not touched blocks until the bytes are taken, so this waits for a slow reader as the stream would; a
+   * descriptor that is not blocking (EAGAIN) hands what is left to the stream. Not for a terminal (colour, the
+   * REPL) nor for a command that streams while it waits on other things (watch, batch, serve).
+   */
+  writeStdoutDirectly(): void {
+    if (!this.isStdoutTTY && this.streams.stdoutFd !== undefined && !this.stdoutStream) this.directFd = this.streams.stdoutFd;
   }
 
   /** Gives up on what is still unwritten to stdout (a stopped watch whose reader does not read): flush skips it. */
@@ -68,12 +102,17 @@ export class IO {
       get stdin() {
         return process.stdin;
       },
-      stdout: process.stdout,
-      stderr: process.stderr,
+      get stdout() {
+        return process.stdout;
+      },
+      get stderr() {
+        return process.stderr;
+      },
       isStdinTTY: isatty(0),
-      isStdoutTTY: process.stdout.isTTY === true,
-      isStderrTTY: process.stderr.isTTY === true,
+      isStdoutTTY: isatty(1),
+      isStderrTTY: isatty(2),
       env: process.env,
+      stdoutFd: 1,
     });
   }
 
@@ -89,7 +128,34 @@ export class IO {
   /** Writes data to stdout, waiting when the pipe is full. */
   async out(data: string | Uint8Array): Promise<void> {
     if (this.stdoutClosed || data.length === 0) return;
+    if (this.directFd !== undefined) {
+      const rest = this.writeDirect(this.directFd, data);
+      if (rest === null) return;
+      data = rest;
+    }
     if (!this.stdout.write(data)) await waitForDrain(this.stdout);
+  }
+
+  /** Writes data with write(2); resolves to what is left for the stream (a descriptor that would block), or null. */
+  private writeDirect(fd: number, data: string | Uint8Array): Uint8Array | null {
+    let bytes = typeof data === 'string' ? null : data;
+    let written = 0;
+    try {
+      for (;;) {
+        const total = bytes ? bytes.length : Buffer.byteLength(data as string);
+        written += bytes ? writeSync(fd, bytes, written) : writeSync(fd, data as string);
+        if (written >= total) return null;
+        bytes ??= Buffer.from(data as string); // a partial write of a string: go on by bytes
+      }
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EPIPE') {
+        this.readerGone();
+        return null;
+      }
+      if (code !== 'EAGAIN') throw error;
+      return (bytes ?? Buffer.from(data as string)).subarray(written);
+    }
   }
 
   /** One line of notice, warning or error on stderr. */
@@ -114,7 +180,9 @@ export class IO {
         if (stream.writableEnded || stream.destroyed) return resolve();
         stream.write('', () => resolve());
       });
-    return Promise.all([this.stdoutClosed ? undefined : flushOne(this.stdout), flushOne(this.stderr)]).then(() => undefined);
+    // A stream never made holds nothing (what went straight to the descriptor is written already).
+    const made = [this.stdoutClosed ? undefined : this.stdoutStream, this.stderrStream];
+    return Promise.all(made.map((stream) => stream && flushOne(stream))).then(() => undefined);
   }
 
   /** All of stdin as bytes, refusing more than `maxBytes`. */
