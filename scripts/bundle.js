@@ -1,18 +1,24 @@
-// Bundles the CLI into one CommonJS file, dist/bundle/tbase.cjs, that bin/tbase loads with require(). Start-up is
-// what a one-shot command costs (docs/architecture.md, "Start-up"), so:
-//  - one file: resolving, reading and linking ~40 ESM files (and Node's ESM loader for each) costs more than
-//    running a command. The REPL, batch and serve code sits in the same file behind lazy initialisers (esbuild
-//    turns `await import()` into one), so it is parsed but never run by a one-shot command.
+// Bundles the CLI into two CommonJS files that bin/tbase loads: dist/bundle/tbase.cjs, what a one-shot command
+// runs, and dist/bundle/tbase-extras.cjs, the rest (commander, the REPL and Inquirer, batch, serve, completion,
+// PostgreSQL, lock). Start-up is what a one-shot command costs (docs/architecture.md, "Start-up"), so:
+//  - few files: resolving, reading and linking ~40 ESM files (and Node's ESM loader for each) costs more than
+//    running a command.
+//  - two, not one: every start reads the first file and V8 loads its code cache, so what a one-shot command never
+//    runs is not in it (it was 394 KB, with its cache 250 KB; reading and loading them was ~6 ms of a `get`).
+//    The second file loads on the first `await import()` of one of its entry modules (EXTRAS below).
+//  - each module in exactly one file: the extras file takes what it shares with the first (errors' classes,
+//    stores, config…) from it, through a registry the first file hands over when it loads the second, so there is
+//    one UsageError class and one module state, whichever file a caller is in.
 //  - CommonJS, not ESM: a require()d file skips the ESM loader's resolve/link/evaluate steps.
 //  - sqlite3's JavaScript is bundled too, and its native addon is loaded by path: the package's own loader (the
 //    `bindings` module) probes a dozen candidate paths, each failed probe a thrown MODULE_NOT_FOUND, ~20 ms.
-//  - a V8 code cache of the bundle, recorded by running one command (a `get` answered by memcached), saves
+//  - a V8 code cache of the first file, recorded by running one command (a `get` answered by memcached), saves
 //    parsing the file and compiling what a command runs; bin/tbase hands it to V8.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { build } from 'esbuild';
 
 /** sqlite3's lib/sqlite3-binding.js, replaced: the addon from build/Release, else the package's own lookup. */
@@ -37,28 +43,115 @@ const sqliteBinding = {
 
 rmSync('dist/bundle', { recursive: true, force: true });
 
-await build({
-  entryPoints: ['src/index.ts'],
+/** The modules behind `await import()` that make the extras file, by the name the first file asks for them. */
+const EXTRAS = {
+  program: 'src/program.ts',
+  serve: 'src/serve/server.ts',
+  repl: 'src/repl/loop.ts',
+  batch: 'src/batch.ts',
+  completion: 'src/completion/run.ts',
+  postgres: 'src/store/postgres.ts',
+  runLocked: 'src/lock/run-locked.ts',
+};
+const EXTRAS_FILE = 'tbase-extras.cjs';
+/** Where the first file puts its registry for the extras file (a global: the two files share nothing else). */
+const REGISTRY = "globalThis[Symbol.for('tbase.core')]";
+const root = process.cwd();
+
+const common = {
   bundle: true,
   format: 'cjs',
   platform: 'node',
   target: 'node20',
-  outfile: 'dist/bundle/tbase.cjs',
   // Resolved at run time from the installed package (the addon lives beside it).
   // Resolved at run time too: pg loads only for a postgres:// database (store/open.ts), so it is not parsed at
   // every start; pg-native is an optional peer it tries, never installed (it corrupts bytea parameters).
   external: ['sqlite3/package.json', 'pg', 'pg-native', 'pg-connection-string', 'pgpass'],
-  plugins: [sqliteBinding],
-  // The sources are ESM; in CommonJS import.meta.url is this file's URL.
-  define: { 'import.meta.url': '__tbase_import_meta_url' },
-  banner: { js: "const __tbase_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
+  // The sources are ESM; in CommonJS import.meta.url is this file's URL, worked out when first asked for (a
+  // one-shot command never asks, and pathToFileURL at every start cost ~0.4 ms).
+  define: { 'import.meta.url': '__tbase_meta.url' },
+  banner: { js: "const __tbase_meta = { get url() { return require('node:url').pathToFileURL(__filename).href; } };" },
   logLevel: 'warning',
-  // Whitespace and syntax only: identifiers keep their names, so stack traces stay readable. The file is ~40%
+  // Whitespace and syntax only: identifiers keep their names, so stack traces stay readable. The files are ~40%
   // smaller, which V8 reads and checks against the code cache at every start.
   minifyWhitespace: true,
   minifySyntax: true,
   legalComments: 'none',
-});
+};
+
+/**
+ * The first file: src/index.ts and all it imports, except EXTRAS, each of which becomes a stub that loads the extras
+ * file (once) and takes the module from it. `registry` lists the modules of this file the extras file imports: the
+ * stub hands them over as functions that initialise and return each one.
+ */
+function coreBuild(registry, write) {
+  const stubs = {
+    name: 'extras-stubs',
+    setup(b) {
+      b.onResolve({ filter: /.*/ }, async (args) => {
+        if (args.kind !== 'dynamic-import' || args.pluginData === 'resolving') return undefined;
+        const found = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, pluginData: 'resolving' });
+        const name = Object.keys(EXTRAS).find((key) => join(root, EXTRAS[key]) === found.path);
+        return name ? { path: name, namespace: 'extras' } : found;
+      });
+      b.onResolve({ filter: /^tbase:load-extras$/ }, () => ({ path: 'load-extras', namespace: 'load-extras' }));
+      b.onLoad({ filter: /.*/, namespace: 'extras' }, (args) => ({
+        loader: 'js',
+        contents: `module.exports = require('tbase:load-extras')()[${JSON.stringify(args.path)}];`,
+      }));
+      b.onLoad({ filter: /.*/, namespace: 'load-extras' }, () => ({
+        loader: 'js',
+        resolveDir: root,
+        contents: `
+          const modules = {${registry.map((path) => `\n${JSON.stringify(path)}: () => require(${JSON.stringify(`./${path}`)}),`).join('')}
+          };
+          let extras;
+          module.exports = () => {
+            if (!extras) {
+              ${REGISTRY} = (path) => modules[path]();
+              extras = require(require('node:path').join(__dirname, ${JSON.stringify(EXTRAS_FILE)}));
+            }
+            return extras;
+          };`,
+      }));
+    },
+  };
+  return build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/bundle/tbase.cjs', plugins: [stubs, sqliteBinding], metafile: true, write });
+}
+
+/** The extras file: EXTRAS and what they import, except the modules the first file has (`core`), taken from it. */
+async function extrasBuild(core) {
+  const used = new Set();
+  const fromCore = {
+    name: 'from-core',
+    setup(b) {
+      b.onResolve({ filter: /.*/ }, async (args) => {
+        if (args.kind === 'entry-point' || args.pluginData === 'resolving' || args.namespace !== 'file') return undefined;
+        const found = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, pluginData: 'resolving' });
+        const path = found.external ? null : relative(root, found.path);
+        if (!path || !core.has(path)) return found;
+        used.add(path);
+        return { path, namespace: 'core' };
+      });
+      b.onLoad({ filter: /.*/, namespace: 'core' }, (args) => ({ loader: 'js', contents: `module.exports = ${REGISTRY}(${JSON.stringify(args.path)});` }));
+      b.onResolve({ filter: /^tbase:extras$/ }, () => ({ path: 'extras', namespace: 'extras-entry' }));
+      b.onLoad({ filter: /.*/, namespace: 'extras-entry' }, () => ({
+        loader: 'js',
+        resolveDir: root,
+        contents: Object.entries(EXTRAS).map(([name, path]) => `export * as ${name} from ${JSON.stringify(`./${path}`)};`).join('\n'),
+      }));
+    },
+  };
+  await build({ ...common, entryPoints: ['tbase:extras'], outfile: `dist/bundle/${EXTRAS_FILE}`, plugins: [fromCore, sqliteBinding] });
+  return [...used].sort();
+}
+
+// The first file's modules decide what the extras file takes from it; then the first file is built with the
+// registry of those (which adds no module to it).
+const first = await coreBuild([], false);
+const core = new Set(Object.keys(first.metafile.inputs).filter((path) => !path.includes(':')));
+const registry = await extrasBuild(core);
+await coreBuild(registry, true);
 
 // The bundle as the function CommonJS wraps a module in, which bin/tbase compiles: written once here, so that
 // bin/tbase does not join the 394 KB source into that wrapper at every start (a copy that cost a cache-hot `get` one

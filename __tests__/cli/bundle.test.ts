@@ -2,6 +2,8 @@
  * How bin/tbase loads the build (docs/architecture.md, "Start-up"): the bundle already wrapped in CommonJS's module
  * function, compiled with the code cache the build recorded for it. A cache V8 rejects costs nothing visible but
  * the start-up it was made to save, so it is checked here; and bin/tbase read as ESM still runs, through tbase.cjs.
+ * The code one-shot commands do not run is in a second file, which takes every module it shares with the first
+ * from it: a second copy of a class would break `instanceof` (the exit status of an error) without a word.
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
@@ -39,4 +41,35 @@ test('bin/tbase read as ESM (no bin/package.json beside it) still runs, through 
   const run = (args: string[]) => spawnSync(process.execPath, [join(dir, 'bin', 'tbase.mjs'), '--db', db, '--no-cache', ...args], { encoding: 'utf8' });
   expect(run(['set', 'k', 'esm'])).toMatchObject({ status: 0, stderr: '' });
   expect(run(['get', 'k'])).toMatchObject({ status: 0, stdout: 'esm\n', stderr: '' });
+});
+
+describe('the extras file', () => {
+  const extras = () => readFileSync(join(bundle, 'tbase-extras.cjs'), 'utf8');
+
+  test('holds what one-shot commands do not run, and no module of the first file', () => {
+    const first = readFileSync(join(bundle, 'tbase.cjs'), 'utf8');
+    const text = extras();
+    // Definitions as esbuild writes them (names are kept: whitespace and syntax minification only). Compared as
+    // booleans so that a failure does not print 200 KB of bundle.
+    const where = (definition: string) => ({ definition, first: first.includes(definition), extras: text.includes(definition) });
+    for (const definition of ['function parseCommandLine(', 'function runRepl(', 'function runServe(', 'function runBatch(', 'PostgresStore=class']) {
+      expect(where(definition)).toEqual({ definition, first: false, extras: true });
+    }
+    // Defined once, in the first file; the extras file asks the first file's registry for them.
+    for (const definition of ['SqliteStore=class', 'UsageError=class extends TbaseError']) {
+      expect(where(definition)).toEqual({ definition, first: true, extras: false });
+    }
+    expect(text.includes('"src/errors.ts"')).toBe(true);
+  });
+
+  test("errors thrown in the extras file's code keep their exit status (one UsageError class)", () => {
+    const db = tempDbPath();
+    const tbase = (args: string[], input?: string) =>
+      spawnSync(process.execPath, [join(root, 'bin', 'tbase'), '--db', db, '--no-cache', ...args], { encoding: 'utf8', input });
+    // commander (program.ts) turns an unknown option into a UsageError: exit 2, as CONTRACT.md says.
+    expect(tbase(['--no-such-option', 'get', 'k'])).toMatchObject({ status: 2, stdout: '' });
+    // batch.ts (extras) reports the set command's UsageError (first file) by its exit status.
+    expect(tbase(['batch'], 'set k\n')).toMatchObject({ status: 2 });
+    expect(tbase(['--version'])).toMatchObject({ status: 0, stderr: '' });
+  });
 });
