@@ -1,10 +1,10 @@
 // Bundles the CLI into two CommonJS files that bin/tbase loads: dist/bundle/tbase.cjs, what a one-shot command
-// runs, and dist/bundle/tbase-extras.cjs, the rest (commander, the REPL and Inquirer, batch, serve, completion,
-// PostgreSQL, lock). Start-up is what a one-shot command costs (docs/architecture.md, "Start-up"), so:
+// runs (commander included: a command line with options goes through it), and dist/bundle/tbase-extras.cjs, the
+// rest (the REPL and Inquirer, batch, serve, completion, PostgreSQL, lock). Start-up is what a one-shot command costs (docs/architecture.md, "Start-up"), so:
 //  - few files: resolving, reading and linking ~40 ESM files (and Node's ESM loader for each) costs more than
 //    running a command.
 //  - two, not one: every start reads the first file and V8 loads its code cache, so what a one-shot command never
-//    runs is not in it (it was 394 KB, with its cache 250 KB; reading and loading them was ~6 ms of a `get`).
+//    runs is not in it (one file was 394 KB, with its cache 250 KB; now 231 KB and 224 KB).
 //    The second file loads on the first `await import()` of one of its entry modules (EXTRAS below).
 //  - each module in exactly one file: the extras file takes what it shares with the first (errors' classes,
 //    stores, config…) from it, through a registry the first file hands over when it loads the second, so there is
@@ -45,7 +45,6 @@ rmSync('dist/bundle', { recursive: true, force: true });
 
 /** The modules behind `await import()` that make the extras file, by the name the first file asks for them. */
 const EXTRAS = {
-  program: 'src/program.ts',
   serve: 'src/serve/server.ts',
   repl: 'src/repl/loop.ts',
   batch: 'src/batch.ts',
@@ -53,7 +52,6 @@ const EXTRAS = {
   postgres: 'src/store/postgres.ts',
   runLocked: 'src/lock/run-locked.ts',
 };
-const EXTRAS_FILE = 'tbase-extras.cjs';
 /** Where the first file puts its registry for the extras file (a global: the two files share nothing else). */
 const REGISTRY = "globalThis[Symbol.for('tbase.core')]";
 const root = process.cwd();
@@ -97,7 +95,7 @@ function coreBuild(registry, write) {
       b.onResolve({ filter: /^tbase:load-extras$/ }, () => ({ path: 'load-extras', namespace: 'load-extras' }));
       b.onLoad({ filter: /.*/, namespace: 'extras' }, (args) => ({
         loader: 'js',
-        contents: `module.exports = require('tbase:load-extras')()[${JSON.stringify(args.path)}];`,
+        contents: `module.exports = require('tbase:load-extras')()[${JSON.stringify(args.path)}]();`,
       }));
       b.onLoad({ filter: /.*/, namespace: 'load-extras' }, () => ({
         loader: 'js',
@@ -109,7 +107,11 @@ function coreBuild(registry, write) {
           module.exports = () => {
             if (!extras) {
               ${REGISTRY} = (path) => modules[path]();
-              extras = require(require('node:path').join(__dirname, ${JSON.stringify(EXTRAS_FILE)}));
+              // Compiled with its code cache by bin/tbase's runCompiled; plainly required when bin/tbase was
+              // read as ESM (no runCompiled).
+              const { join } = require('node:path');
+              const runCompiled = require.main?.exports?.runCompiled;
+              extras = runCompiled ? runCompiled(join(__dirname, 'tbase-extras.fn.js')) : require(join(__dirname, 'tbase-extras.cjs'));
             }
             return extras;
           };`,
@@ -138,11 +140,15 @@ async function extrasBuild(core) {
       b.onLoad({ filter: /.*/, namespace: 'extras-entry' }, () => ({
         loader: 'js',
         resolveDir: root,
-        contents: Object.entries(EXTRAS).map(([name, path]) => `export * as ${name} from ${JSON.stringify(`./${path}`)};`).join('\n'),
+        // Each entry behind a function: loading the file initialises none of them (the PostgreSQL driver, Inquirer
+        // and commander load only for what asks for them).
+        contents: Object.entries(EXTRAS)
+          .map(([name, path]) => `export const ${name} = () => require(${JSON.stringify(`./${path}`)});`)
+          .join('\n'),
       }));
     },
   };
-  await build({ ...common, entryPoints: ['tbase:extras'], outfile: `dist/bundle/${EXTRAS_FILE}`, plugins: [fromCore, sqliteBinding] });
+  await build({ ...common, entryPoints: ['tbase:extras'], outfile: 'dist/bundle/tbase-extras.cjs', plugins: [fromCore, sqliteBinding] });
   return [...used].sort();
 }
 
@@ -153,15 +159,19 @@ const core = new Set(Object.keys(first.metafile.inputs).filter((path) => !path.i
 const registry = await extrasBuild(core);
 await coreBuild(registry, true);
 
-// The bundle as the function CommonJS wraps a module in, which bin/tbase compiles: written once here, so that
-// bin/tbase does not join the 394 KB source into that wrapper at every start (a copy that cost a cache-hot `get` one
-// of its two young-generation collections). tbase.cjs stays as it is, for bin/tbase read as ESM (it import()s it).
-writeFileSync('dist/bundle/tbase.fn.js', Module.wrap(readFileSync('dist/bundle/tbase.cjs', 'utf8')));
+// Each file also as the function CommonJS wraps a module in, which bin/tbase compiles (runCompiled): written once
+// here, so that bin/tbase does not join the source into that wrapper at every start (a copy that cost a cache-hot
+// `get` one of its two young-generation collections). The .cjs files stay as they are, for bin/tbase read as ESM
+// (it import()s tbase.cjs, which then require()s tbase-extras.cjs).
+for (const name of ['tbase', 'tbase-extras']) {
+  writeFileSync(`dist/bundle/${name}.fn.js`, Module.wrap(readFileSync(`dist/bundle/${name}.cjs`, 'utf8')));
+}
 
-// Record the code cache: a set, a get that fills the cache, then a recorded get that hits it, so the code of the
-// common path (memcached's answer included) is compiled into the cache. memcached is started for this when it is
-// installed; without it, port 1 refuses at once and the client's connect/failure path is recorded instead (the
-// notice that run prints is expected).
+// Record the code caches. The first file's: a set, a get that fills the cache, then a recorded get that hits it,
+// so the code of the common path (memcached's answer included) is compiled into the cache. The extras file's: a
+// batch, whose command line goes through commander. memcached is started for this when it is installed; without it,
+// port 1 refuses at once and the client's connect/failure path is recorded instead (the notice that run prints is
+// expected).
 const scratch = mkdtempSync(join(tmpdir(), 'tbase-build-'));
 let memcached = null;
 try {
@@ -178,9 +188,16 @@ try {
     });
   run(['set', 'k', 'v']);
   run(['get', 'k']);
-  const recorded = run(['get', 'k'], { TBASE_RECORD_CODE_CACHE: 'dist/bundle/tbase.fn.js.cache' });
-  if (recorded.status !== 0 || !existsSync('dist/bundle/tbase.fn.js.cache')) {
-    console.warn(`bundle: no code cache recorded (exit ${recorded.status}): ${recorded.stderr}`);
+  const batch = join(scratch, 'batch.txt');
+  writeFileSync(batch, 'set a 1\nget a\nget k\nincr n\nlist\ndelete a\n');
+  for (const [file, args] of [
+    ['tbase.fn.js', ['get', 'k']],
+    ['tbase-extras.fn.js', ['--json', 'batch', batch]],
+  ]) {
+    const recorded = run(args, { TBASE_RECORD_CODE_CACHE: file });
+    if (recorded.status !== 0 || !existsSync(`dist/bundle/${file}.cache`)) {
+      console.warn(`bundle: no code cache recorded for ${file} (exit ${recorded.status}): ${recorded.stderr}`);
+    }
   }
 } finally {
   await memcached?.stop();

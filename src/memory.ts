@@ -23,7 +23,9 @@ const YOUNG_GENERATION_BYTES = 4 * 1024 * 1024;
 let bounded = false;
 
 export function boundHeapGrowth(): void {
-  if (bounded) return;
+  // A run that records a code cache (scripts/bundle.js, through bin/tbase) leaves the flags as every run starts
+  // with them: V8 stamps a cache with the flags of the process that made it, and rejects it under any others.
+  if (bounded || process.env.TBASE_RECORD_CODE_CACHE) return;
   bounded = true;
   // require, not import(): the bundle runs in a vm.Script (bin/tbase), which has no loader for import().
   const require = createRequire(import.meta.url);

@@ -17,14 +17,14 @@ const bundle = join(root, 'dist', 'bundle');
 
 afterAll(removeTempDirs);
 
-test('the wrapped bundle is tbase.cjs in the module function, and V8 accepts its recorded code cache', () => {
-  const wrapped = readFileSync(join(bundle, 'tbase.fn.js'), 'utf8');
-  expect(wrapped).toBe(Module.wrap(readFileSync(join(bundle, 'tbase.cjs'), 'utf8')));
+test.each(['tbase', 'tbase-extras'])('the wrapped %s.fn.js is %s.cjs in the module function, and V8 accepts its recorded code cache', (name) => {
+  const wrapped = readFileSync(join(bundle, `${name}.fn.js`), 'utf8');
+  expect(wrapped).toBe(Module.wrap(readFileSync(join(bundle, `${name}.cjs`), 'utf8')));
   // In a child: V8 checks a cache against its own flags, and jest runs this process with flags of its own.
   const check = `
     const { Script } = require('node:vm');
     const { readFileSync } = require('node:fs');
-    const file = ${JSON.stringify(join(bundle, 'tbase.fn.js'))};
+    const file = ${JSON.stringify(join(bundle, `${name}.fn.js`))};
     const script = new Script(readFileSync(file, 'utf8'), { filename: file, cachedData: readFileSync(file + '.cache') });
     process.stdout.write(String(script.cachedDataRejected));`;
   const run = spawnSync(process.execPath, ['-e', check], { encoding: 'utf8' });
@@ -52,11 +52,11 @@ describe('the extras file', () => {
     // Definitions as esbuild writes them (names are kept: whitespace and syntax minification only). Compared as
     // booleans so that a failure does not print 200 KB of bundle.
     const where = (definition: string) => ({ definition, first: first.includes(definition), extras: text.includes(definition) });
-    for (const definition of ['function parseCommandLine(', 'function runRepl(', 'function runServe(', 'function runBatch(', 'PostgresStore=class']) {
+    for (const definition of ['function runRepl(', 'function runServe(', 'function runBatch(', 'PostgresStore=class', 'function runLocked(']) {
       expect(where(definition)).toEqual({ definition, first: false, extras: true });
     }
     // Defined once, in the first file; the extras file asks the first file's registry for them.
-    for (const definition of ['SqliteStore=class', 'UsageError=class extends TbaseError']) {
+    for (const definition of ['SqliteStore=class', 'UsageError=class extends TbaseError', 'function parseCommandLine(']) {
       expect(where(definition)).toEqual({ definition, first: true, extras: false });
     }
     expect(text.includes('"src/errors.ts"')).toBe(true);
@@ -66,10 +66,10 @@ describe('the extras file', () => {
     const db = tempDbPath();
     const tbase = (args: string[], input?: string) =>
       spawnSync(process.execPath, [join(root, 'bin', 'tbase'), '--db', db, '--no-cache', ...args], { encoding: 'utf8', input });
-    // commander (program.ts) turns an unknown option into a UsageError: exit 2, as CONTRACT.md says.
-    expect(tbase(['--no-such-option', 'get', 'k'])).toMatchObject({ status: 2, stdout: '' });
-    // batch.ts (extras) reports the set command's UsageError (first file) by its exit status.
-    expect(tbase(['batch'], 'set k\n')).toMatchObject({ status: 2 });
+    // run-locked.ts (extras) cannot start the command: a UsageError, exit 2 (CONTRACT.md), not 3 (any other error).
+    expect(tbase(['lock', 'name', '--', '/nonexistent/tbase-test-command'])).toMatchObject({ status: 2, stdout: '' });
+    // batch/plan.ts (extras) refuses a command batch cannot run: a UsageError, which batch.ts reports by its status.
+    expect(tbase(['batch'], 'watch k\n')).toMatchObject({ status: 2 });
     expect(tbase(['--version'])).toMatchObject({ status: 0, stderr: '' });
   });
 });
