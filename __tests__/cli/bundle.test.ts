@@ -32,15 +32,18 @@ test.each(['tbase', 'tbase-extras'])('the wrapped %s.fn.js is %s.cjs in the modu
   expect(run.stdout).toBe('false');
 });
 
-test('bin/tbase read as ESM (no bin/package.json beside it) still runs, through tbase.cjs', () => {
+test('bin/tbase read as ESM (no bin/package.json beside it) still runs, through tbase.cjs (and tbase-extras.cjs)', () => {
   const dir = tempDir();
   mkdirSync(join(dir, 'bin'));
   copyFileSync(join(root, 'bin', 'tbase'), join(dir, 'bin', 'tbase.mjs'));
   symlinkSync(join(root, 'dist'), join(dir, 'dist'));
   const db = tempDbPath();
-  const run = (args: string[]) => spawnSync(process.execPath, [join(dir, 'bin', 'tbase.mjs'), '--db', db, '--no-cache', ...args], { encoding: 'utf8' });
+  const run = (args: string[], input?: string) =>
+    spawnSync(process.execPath, [join(dir, 'bin', 'tbase.mjs'), '--db', db, '--no-cache', ...args], { encoding: 'utf8', input });
   expect(run(['set', 'k', 'esm'])).toMatchObject({ status: 0, stderr: '' });
   expect(run(['get', 'k'])).toMatchObject({ status: 0, stdout: 'esm\n', stderr: '' });
+  // batch is in the extras file, which tbase.cjs then require()s (no runCompiled without bin/tbase as CommonJS).
+  expect(run(['batch'], 'get k\n')).toMatchObject({ status: 0, stdout: 'esm\n', stderr: '' });
 });
 
 describe('the extras file', () => {
