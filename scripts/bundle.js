@@ -1,6 +1,7 @@
 // Bundles the CLI into two CommonJS files that bin/tbase loads: dist/bundle/tbase.cjs, what a one-shot command
 // runs (commander included: a command line with options goes through it), and dist/bundle/tbase-extras.cjs, the
-// rest (the REPL and Inquirer, batch, serve, completion, PostgreSQL, lock). Start-up is what a one-shot command costs (docs/architecture.md, "Start-up"), so:
+// rest (the REPL and Inquirer, batch, serve, completion, PostgreSQL, lock). Start-up is what a one-shot command
+// costs (docs/architecture.md, "Start-up"), so:
 //  - few files: resolving, reading and linking ~40 ESM files (and Node's ESM loader for each) costs more than
 //    running a command.
 //  - two, not one: every start reads the first file and V8 loads its code cache, so what a one-shot command never
@@ -140,8 +141,8 @@ async function extrasBuild(core) {
       b.onLoad({ filter: /.*/, namespace: 'extras-entry' }, () => ({
         loader: 'js',
         resolveDir: root,
-        // Each entry behind a function: loading the file initialises none of them (the PostgreSQL driver, Inquirer
-        // and commander load only for what asks for them).
+        // Each entry behind a function: loading the file initialises none of them (the PostgreSQL driver and
+        // Inquirer load only for what asks for them).
         contents: Object.entries(EXTRAS)
           .map(([name, path]) => `export const ${name} = () => require(${JSON.stringify(`./${path}`)});`)
           .join('\n'),
@@ -169,7 +170,7 @@ for (const name of ['tbase', 'tbase-extras']) {
 
 // Record the code caches. The first file's: a set, a get that fills the cache, then a recorded get that hits it,
 // so the code of the common path (memcached's answer included) is compiled into the cache. The extras file's: a
-// batch, whose command line goes through commander. memcached is started for this when it is installed; without it,
+// batch. memcached is started for this when it is installed; without it,
 // port 1 refuses at once and the client's connect/failure path is recorded instead (the notice that run prints is
 // expected).
 const scratch = mkdtempSync(join(tmpdir(), 'tbase-build-'));

@@ -50,7 +50,7 @@ export async function main(argv: string[], io: IO, env: Record<string, string | 
 async function runOneShot(io: IO, config: Config, invocation: Invocation): Promise<number> {
   if (invocation.spec.unbounded) boundHeapGrowth();
   // A command that answers once and exits writes its answer straight to stdout's descriptor (io.ts): making
-  // Node's stream for a pipe would cost it more than the write. The ones that stream (list, export, watch) keep
+  // Node's stream for a pipe would cost it more than the write. The ones that stream (list, export, import, watch) keep
   // the stream's back-pressure.
   else io.writeStdoutDirectly();
   const ctx = new Context(io, config);

@@ -139,10 +139,10 @@ export class IO {
   /** Writes data with write(2); resolves to what is left for the stream (a descriptor that would block), or null. */
   private writeDirect(fd: number, data: string | Uint8Array): Uint8Array | null {
     let bytes = typeof data === 'string' ? null : data;
+    const total = bytes ? bytes.length : Buffer.byteLength(data as string);
     let written = 0;
     try {
       for (;;) {
-        const total = bytes ? bytes.length : Buffer.byteLength(data as string);
         written += bytes ? writeSync(fd, bytes, written) : writeSync(fd, data as string);
         if (written >= total) return null;
         bytes ??= Buffer.from(data as string); // a partial write of a string: go on by bytes
