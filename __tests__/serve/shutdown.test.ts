@@ -1,5 +1,6 @@
 /** Graceful shutdown: on SIGTERM/SIGINT in-flight requests finish, new ones are refused, the store is closed. */
 import { Agent, request } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { runTbase } from '../helpers/tbase.js';
 import { removeTempDirs } from '../helpers/temp.js';
 import { startServer, stopAll, type ServerProcess } from './server-process.js';
@@ -44,6 +45,41 @@ describe('tbase serve: graceful shutdown', () => {
 
     const stored = await runTbase(['get', '-n', 'in-flight'], { env: server.env });
     expect(stored.out).toBe('0123456789');
+  });
+
+  test('connections with no request under way close at once: a spare one, one mid-headers, a finished watch stream', async () => {
+    const server = await startServer();
+    running.push(server);
+    const open = (): Promise<Socket> =>
+      new Promise((resolve, reject) => {
+        const socket = connect(server.port, '127.0.0.1', () => resolve(socket)).on('error', reject);
+      });
+    const heard = (socket: Socket) => {
+      let text = '';
+      socket.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+      // Half the 10 s grace: a connection still open then is being waited for, not closed.
+      const closed = new Promise<string>((resolve) => socket.once('close', () => resolve('closed by the server')));
+      const waited = new Promise<string>((resolve) => setTimeout(() => resolve('still open after 5 s'), 5000).unref());
+      return { text: () => text, outcome: Promise.race([closed, waited]) };
+    };
+    // A browser opens a spare connection ahead of need and may send nothing on it for a long time.
+    const spare = heard(await open());
+    const midHeaders = await open();
+    const partial = heard(midHeaders);
+    midHeaders.write(`GET /health HTTP/1.1\r\nhost: 127.0.0.1:${server.port}\r\n`);
+    const watchSocket = await open();
+    const watch = heard(watchSocket);
+    watchSocket.write(`GET /watch?prefix= HTTP/1.1\r\nhost: 127.0.0.1:${server.port}\r\naccept: text/event-stream\r\n\r\n`);
+    while (!watch.text().includes('retry:')) await new Promise((r) => setTimeout(r, 20));
+
+    server.child.kill('SIGTERM');
+    expect(await Promise.all([spare.outcome, partial.outcome, watch.outcome])).toEqual(Array(3).fill('closed by the server'));
+    expect(await server.exited).toBe(0);
+    expect(spare.text()).toBe('');
+    expect(partial.text()).toBe('');
+    // The stream ended cleanly (the last chunk of a chunked body), so a browser reconnects: to no server, or a new one.
+    expect(watch.text()).toMatch(/\r\n0\r\n\r\n$/);
+    expect(server.stderr()).not.toContain('shutting down');
   });
 
   test('SIGINT stops an idle server at once with exit 0', async () => {

@@ -504,8 +504,14 @@ inBrowser('a browser EventSource resumes across a server restart without losing 
     await page.goto(`${server.url}/health`);
     await page.evaluate(() => {
       const seen: string[] = [];
-      (window as unknown as { seen: string[] }).seen = seen;
+      // What the EventSource went through (opens; errors with its readyState: 0 reconnecting, 2 given up), shown when
+      // the test fails, since a browser that stops reconnecting says nothing else.
+      const lifecycle: string[] = [];
+      Object.assign(window, { seen, lifecycle });
+      const started = Date.now();
       const source = new EventSource('/watch?prefix=b:');
+      source.addEventListener('open', () => lifecycle.push(`${Date.now() - started} ms open`));
+      source.addEventListener('error', () => lifecycle.push(`${Date.now() - started} ms error, readyState ${source.readyState}`));
       for (const type of ['put', 'delete', 'expire']) {
         source.addEventListener(type, (event) => {
           const { key, revision } = JSON.parse((event as MessageEvent<string>).data) as { key: string; revision: number };
@@ -531,7 +537,13 @@ inBrowser('a browser EventSource resumes across a server restart without losing 
     await write(server, 'set', 'b:4', 'four');
     const again = await startServer({ dbPath: server.dbPath, args: ['--port', String(server.port)] });
     running.push(again);
-    expect(await until(7)).toEqual(['1 put b:1 1', '2 put b:2 2', '3 put b:3 3', '4 delete b:1 4', '4.2 delete b:2 4', '4.3 delete b:3 4', '5 put b:4 5']);
+    const resumed = await until(7);
+    const expected = ['1 put b:1 1', '2 put b:2 2', '3 put b:3 3', '4 delete b:1 4', '4.2 delete b:2 4', '4.3 delete b:3 4', '5 put b:4 5'];
+    if (resumed.length !== expected.length) {
+      const lifecycle = await page.evaluate(() => (window as unknown as { lifecycle: string[] }).lifecycle.slice());
+      expect({ resumed, lifecycle, first: server.stderr(), again: again.stderr() }).toEqual({ resumed: expected });
+    }
+    expect(resumed).toEqual(expected);
     await sleep(300);
     expect((await seen()).length).toBe(7);
   } finally {

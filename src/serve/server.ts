@@ -15,6 +15,7 @@ import { cacheNotice, Context } from '../context.js';
 import { messageOf, UsageError, type CacheError } from '../errors.js';
 import type { IO } from '../io.js';
 import { createApp } from './app.js';
+import { trackConnections, type Connections } from './connections.js';
 import { resolveAuth } from './auth.js';
 import type { ServeOptions } from './options.js';
 import { watchLimitsFrom } from './watch-stream.js';
@@ -61,11 +62,11 @@ export async function runServe(
     let closing = false;
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       if (closing) res.setHeader('connection', 'close');
-      // A keep-alive connection whose response was already under way when the signal came goes idle only now.
-      res.on('finish', () => closing && setImmediate(() => server.closeIdleConnections()));
+      connections.track(req, res);
       void app.handle(req, res);
     };
     const server = createServer({ keepAliveTimeout: 5000 }, onRequest);
+    const connections = trackConnections(server);
     server.on('checkContinue', onRequest); // answer `Expect: 100-continue` ourselves: a too-large PUT gets 413 first
     // CONNECT (a proxy's tunnel) is not for this server: answered 405 like any other method it does not take,
     // where Node alone would drop the connection without a word.
@@ -92,7 +93,7 @@ export async function runServe(
     closing = true;
     io.err(`tbase: ${signal}: finishing in-flight requests (up to ${graceMs / 1000} s), then closing the store`);
     app.closeStreams(); // watch streams never finish by themselves: end them (an EventSource reconnects later)
-    await shutDown(server, graceMs);
+    await shutDown(server, connections, graceMs);
     await ctx.close();
     io.err('tbase: stopped');
     return 0;
@@ -111,15 +112,15 @@ function listen(server: Server, { host, port }: ServeOptions): Promise<AddressIn
   });
 }
 
-/** Stop accepting, close idle keep-alive connections, and wait for the rest; cut them after `graceMs`. */
-function shutDown(server: Server, graceMs: number): Promise<void> {
+/** Stop accepting, close idle connections, and wait for the rest to finish; cut them after `graceMs`. */
+function shutDown(server: Server, connections: Connections, graceMs: number): Promise<void> {
   return new Promise((resolve) => {
     const force = setTimeout(() => server.closeAllConnections(), graceMs);
     server.close(() => {
       clearTimeout(force);
       resolve();
     });
-    server.closeIdleConnections();
+    connections.closeIdle();
   });
 }
 
