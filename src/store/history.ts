@@ -4,7 +4,7 @@
  */
 import { Script, type SqlParam, type SqliteConnection } from './sqlite-driver.js';
 import { CHANGE_TYPE_CODE, CHANGE_TYPES, trimFloor, type Change } from './changes.js';
-import { bindsAlone, hexJson, IN_JSON_KEYS, jsonArrays, keysJson, partition, ROWS_OF_JSON } from './sqlite-json.js';
+import { bindsAlone, IN_JSON_KEYS, keysJson, partition, ROWS_OF_JSON, writeRowStatements, type JsonRowsStatement } from './sqlite-json.js';
 
 export const HISTORY_SCHEMA = `
   CREATE TABLE IF NOT EXISTS changes (
@@ -41,9 +41,8 @@ export async function recordChanges(
   for (const c of alone) {
     await db.run(`${insert} VALUES (?, ?, ?, ?, ?, ?, ?)`, [c.revision, c.key, CHANGE_TYPE_CODE[c.type], c.value, c.expiresAt, c.createRevision, c.version]);
   }
-  for (const { json } of jsonArrays(together, changeJson)) {
-    statements.add(`${insert} SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, unhex(j.value ->> 3), j.value ->> 4, j.value ->> 5, j.value ->> 6 FROM ${ROWS_OF_JSON}`, { json });
-  }
+  const rowsSql = `${insert} SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, unhex(j.value ->> 3), j.value ->> 4, j.value ->> 5, j.value ->> 6 FROM ${ROWS_OF_JSON}`;
+  writeRowStatements(rowsSql, together, writeChangeRow, (statement) => statements.addWritten(statement));
   for (const json of copied.json ?? keysJson(copied.keys)) {
     statements.add(`${insert} SELECT revision, key, 0, value, expires_at, create_revision, version FROM entries WHERE key ${IN_JSON_KEYS}`, { json });
   }
@@ -51,8 +50,16 @@ export async function recordChanges(
 }
 
 /** A change as a JSON row: [revision, key, type, value as hex or null, expiresAt, createRevision, version]. */
-function changeJson(c: Change): string {
-  return `[${c.revision},${JSON.stringify(c.key)},${CHANGE_TYPE_CODE[c.type]},${hexJson(c.value)},${c.expiresAt ?? 'null'},${c.createRevision ?? 'null'},${c.version ?? 'null'}]`;
+function writeChangeRow(rows: JsonRowsStatement, c: Change): void {
+  rows.beginRow();
+  rows.int(c.revision);
+  rows.string(c.key);
+  rows.int(CHANGE_TYPE_CODE[c.type]);
+  rows.hex(c.value);
+  rows.int(c.expiresAt);
+  rows.int(c.createRevision);
+  rows.int(c.version);
+  rows.endRow();
 }
 
 /** Every key in `range` (SQL over `key`, with its parameters) removed at `revision`, recorded in one statement. */

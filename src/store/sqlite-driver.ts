@@ -64,6 +64,11 @@ export class Script {
     this.statements.push(literalSql(sql, values));
   }
 
+  /** A statement already written with literals only (literalSql, or sqlite-json.ts's JsonRowsStatement). */
+  addWritten(statement: string): void {
+    this.statements.push(statement);
+  }
+
   /** Runs them (inside the caller's transaction: a failure leaves the rest unrun, and the caller rolls back). */
   async run(db: SqliteConnection): Promise<void> {
     if (this.statements.length > 0) await db.exec(this.statements.join(';\n'));

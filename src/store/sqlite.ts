@@ -16,7 +16,7 @@ import { commitRevision, HISTORY_SCHEMA, readChanges, recordChanges, recordRemov
 import { HISTORY_REVISIONS, removalChange, type KeySelector } from './changes.js';
 import { SqliteNotifier } from './notifier.js';
 import { LOCKS_SCHEMA, releaseLease, renewLease, takeLease, type Acquired, type Lease } from './locks.js';
-import { bindsAlone, ENTRY_ROWS_JSON, entryJson, IN_JSON_KEYS, jsonArrays, keysJson, partition } from './sqlite-json.js';
+import { bindsAlone, ENTRY_ROWS_JSON, IN_JSON_KEYS, jsonArrays, keysJson, partition, writeEntryRow, writeRowStatements } from './sqlite-json.js';
 import { applyImport, keyStates, planChunk, type KeyState } from './write-plan.js';
 import type { ChangePage, CommitOptions, PendingInvalidation, PrefixDeleteOutcome, Store, StoreStats, StreamOutcome, WriteOutcome } from './store.js';
 
@@ -547,13 +547,14 @@ export class SqliteStore implements Store {
       const { key, value, expiresAt, revision, createRevision, version } = entry;
       await this.db.run(`${UPSERT} VALUES (?, ?, ?, ?, ?, ?) ${ON_KEY_CONFLICT}`, [key, value, expiresAt, revision, createRevision, version]);
     }
-    let slices = 0;
-    for (const { json } of jsonArrays(together, entryJson)) {
-      // The first slice goes to SQLite as soon as the second begins, and runs while this thread writes the rest
-      // (Script.sendEarly). A round of one slice keeps its three trips.
-      if (slices++ === 1) script.sendEarly(this.db);
-      script.add(`${UPSERT} ${ENTRY_ROWS_JSON} WHERE true ${ON_KEY_CONFLICT}`, { json });
-    }
+    let sentEarly = false;
+    writeRowStatements(`${UPSERT} ${ENTRY_ROWS_JSON} WHERE true ${ON_KEY_CONFLICT}`, together, writeEntryRow, (statement, more) => {
+      script.addWritten(statement);
+      // The first slice goes to SQLite as soon as it is written, when more follow, and runs while this thread writes
+      // the rest (Script.sendEarly). A round of one slice keeps its three trips.
+      if (more && !sentEarly) script.sendEarly(this.db);
+      sentEarly ||= more;
+    });
     for (const json of keysJson(plan.deletes)) script.add(`DELETE FROM entries WHERE key ${IN_JSON_KEYS}`, { json });
     const owed: PendingInvalidation[] = [];
     for (const { json, items } of jsonArrays(plan.owedKeys, (key) => JSON.stringify(key))) {
