@@ -6,7 +6,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SqliteConnection } from '../../src/store/sqlite-driver.js';
-import { JsonRowsStatement, writeRowStatements } from '../../src/store/sqlite-json.js';
+import { ENTRY_ROWS_JSON, JsonRowsStatement, writeEntryRow, writeRowStatements } from '../../src/store/sqlite-json.js';
+import type { Entry } from '../../src/store/writes.js';
 import { keyArb } from '../properties/arbitraries.js';
 import { checkProperty, fc } from '../helpers/pbt.js';
 import { removeTempDirs, tempDbPath } from '../helpers/temp.js';
@@ -64,6 +65,40 @@ test('what SQLite reads out of the statements is exactly what was written: keys,
     fc.asyncProperty(fc.array(rowArb, { minLength: 1, maxLength: 40 }), async (input) => {
       const { rows } = await roundTrip(db, input);
       expect(rows).toEqual(input);
+    }),
+    { runs: 200 },
+  );
+  await db.close();
+});
+
+test('entries as writeEntryRow writes them read back exact through ENTRY_ROWS_JSON: printable ASCII as text, other bytes as hex', async () => {
+  const db = await connect();
+  await db.exec('CREATE TABLE e (key TEXT, value BLOB, expires_at INTEGER, revision INTEGER, create_revision INTEGER, version INTEGER)');
+  const printable = fc.string({ unit: fc.constantFrom(...Array.from({ length: 95 }, (_, i) => String.fromCharCode(0x20 + i))), maxLength: 60 });
+  const valueArb = fc.oneof(
+    printable.map((text) => Buffer.from(text, 'latin1')),
+    fc.constantFrom("'", "''", '"', '\\', '\\"', "x'); DROP TABLE e; --", '').map((text) => Buffer.from(text, 'latin1')),
+    fc.uint8Array({ maxLength: 60 }).map((bytes) => Buffer.from(bytes)),
+  );
+  const entryArb: fc.Arbitrary<Entry> = fc.record({
+    key: keyArb(),
+    value: valueArb,
+    expiresAt: fc.option(fc.maxSafeNat(), { nil: null }),
+    revision: fc.maxSafeNat(),
+    createRevision: fc.maxSafeNat(),
+    version: fc.maxSafeNat(),
+  });
+  await checkProperty(
+    'sqlite-json: entries round-trip through ENTRY_ROWS_JSON',
+    fc.asyncProperty(fc.array(entryArb, { minLength: 1, maxLength: 30 }), async (entries) => {
+      await db.exec('DELETE FROM e');
+      const statements: string[] = [];
+      writeRowStatements(`INSERT INTO e ${ENTRY_ROWS_JSON}`, entries, writeEntryRow, (statement) => statements.push(statement));
+      for (const statement of statements) await db.exec(statement);
+      const rows = await db.all<{ key: string; value: Buffer; expires_at: number | null; revision: number; create_revision: number; version: number }>(
+        'SELECT * FROM e ORDER BY rowid',
+      );
+      expect(rows.map((row) => ({ key: row.key, value: row.value, expiresAt: row.expires_at, revision: row.revision, createRevision: row.create_revision, version: row.version }))).toEqual(entries);
     }),
     { runs: 200 },
   );
