@@ -32,7 +32,9 @@ export function trackConnections(server: Server): Connections {
   return {
     track(req, res) {
       const socket = req.socket;
-      unfinished.set(socket, (unfinished.get(socket) ?? 0) + 1);
+      const count = unfinished.get(socket);
+      if (count === undefined) return; // the connection has already closed
+      unfinished.set(socket, count + 1);
       res.once('close', () => {
         if (!unfinished.has(socket)) return;
         unfinished.set(socket, unfinished.get(socket)! - 1);

@@ -124,8 +124,8 @@ const APOSTROPHE = 0x27;
  * keys of plain characters and hex digits are written a byte at a time, numbers digit by digit, and the slice
  * becomes one string when it is taken.
  *
- * Only what literalSql would write goes between the quotes: JSON strings (with `'` doubled; JSON escapes NUL),
- * hex digits, whole numbers (checked) and `null`.
+ * Only literals go between the quotes: JSON strings (with `'` doubled; JSON escapes NUL), printable ASCII text
+ * escaped for JSON and SQL alike, hex digits, whole numbers (checked) and `null`.
  */
 export class JsonRowsStatement {
   // The buffer one statement is written in is handed on to the next (release): a serve round writes a few rows,
@@ -149,10 +149,6 @@ export class JsonRowsStatement {
   /** Whether the array has reached its size: take it before the next row. */
   get full(): boolean {
     return this.length >= JSON_PARAM_CHARS;
-  }
-
-  get empty(): boolean {
-    return this.rows === 0;
   }
 
   beginRow(): void {
