@@ -45,12 +45,11 @@ export async function* lineGroups(
     if (start < text.length) partial.push(text.slice(start));
     let i = 0;
     for (; lines.length - i >= maxLines; i += maxLines) yield lines.slice(i, i + maxLines);
-    if (i === lines.length || moreWaiting()) {
-      lines = i === 0 ? lines : lines.slice(i);
-      continue;
-    }
-    yield i === 0 ? lines : lines.slice(i);
-    lines = [];
+    const rest = i === 0 ? lines : lines.slice(i);
+    if (rest.length > 0 && !moreWaiting()) {
+      yield rest;
+      lines = [];
+    } else lines = rest;
   }
   const last = partial.join('') + decoder.end();
   if (last !== '') lines.push(last);

@@ -12,7 +12,10 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 export interface Connections {
-  /** Counts this response against its connection until it finishes or the connection drops. */
+  /**
+   * Counts this response against its connection until it finishes or the connection drops; once closing, the
+   * response also tells the client the connection closes after it.
+   */
   track(req: IncomingMessage, res: ServerResponse): void;
   /** Closes every idle connection now, and each other one as soon as its last response finishes. */
   closeIdle(): void;
@@ -31,6 +34,7 @@ export function trackConnections(server: Server): Connections {
   };
   return {
     track(req, res) {
+      if (closing) res.setHeader('connection', 'close');
       const socket = req.socket;
       const count = unfinished.get(socket);
       if (count === undefined) return; // the connection has already closed

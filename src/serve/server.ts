@@ -59,9 +59,7 @@ export async function runServe(
       onNotice: (message) => io.err(`${io.errColour.yellow('tbase: notice:')} ${message}`),
       onServerError: (error, req) => io.err(`${io.errColour.red('tbase: error:')} ${req.method} ${req.url}: ${messageOf(error)}`),
     });
-    let closing = false;
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-      if (closing) res.setHeader('connection', 'close');
       connections.track(req, res);
       void app.handle(req, res);
     };
@@ -90,7 +88,6 @@ export async function runServe(
       io.err('tbase: second signal: closing open connections now');
       server.closeAllConnections();
     });
-    closing = true;
     io.err(`tbase: ${signal}: finishing in-flight requests (up to ${graceMs / 1000} s), then closing the store`);
     app.closeStreams(); // watch streams never finish by themselves: end them (an EventSource reconnects later)
     await shutDown(server, connections, graceMs);

@@ -552,8 +552,9 @@ export class SqliteStore implements Store {
       script.addWritten(statement);
       // The first slice goes to SQLite as soon as it is written, when more follow, and runs while this thread writes
       // the rest (Script.sendEarly). A round of one slice keeps its three trips.
-      if (more && !sentEarly) script.sendEarly(this.db);
-      sentEarly ||= more;
+      if (!more || sentEarly) return;
+      script.sendEarly(this.db);
+      sentEarly = true;
     });
     for (const json of keysJson(plan.deletes)) script.add(`DELETE FROM entries WHERE key ${IN_JSON_KEYS}`, { json });
     const owed: PendingInvalidation[] = [];
