@@ -18,6 +18,7 @@ export async function main(argv: string[], io: IO, env: Record<string, string | 
   // Shell completion's hidden entry (completion/run.ts): it reports nothing and always exits 0, so it stays
   // outside this function's error boundary.
   if (argv[0] === '__complete') return (await import('./completion/run.js')).runCompletion(argv.slice(1), io, env);
+  await io.loadColours();
   try {
     // The common one-shot line skips commander (argv.ts); everything else, and help, goes through it.
     const outcome: ParseOutcome =

@@ -9,7 +9,7 @@
 import { writeSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { isatty } from 'node:tty';
-import { Chalk, type ChalkInstance } from 'chalk';
+import { loadColours, NO_COLOUR, type Colours } from './colour.js';
 
 export type OutputMode = 'human' | 'plain' | 'json';
 
@@ -30,10 +30,10 @@ export class IO {
   readonly isStdinTTY: boolean;
   readonly isStdoutTTY: boolean;
   readonly isStderrTTY: boolean;
-  /** Colours for stdout; a no-op instance when stdout is piped or NO_COLOR is set. */
-  readonly colour: ChalkInstance;
+  /** Colours for stdout: none when stdout is piped or NO_COLOR is set; chalk's once `loadColours` has run. */
+  colour: Colours = NO_COLOUR;
   /** Colours for stderr, judged on stderr's own terminal-ness. */
-  readonly errColour: ChalkInstance;
+  errColour: Colours = NO_COLOUR;
   private stdoutStream: Writable | undefined;
   private stderrStream: Writable | undefined;
   /** Set by writeStdoutDirectly until the stdout stream is made (after that, only the stream is written). */
@@ -46,8 +46,17 @@ export class IO {
     this.isStdinTTY = streams.isStdinTTY;
     this.isStdoutTTY = streams.isStdoutTTY;
     this.isStderrTTY = streams.isStderrTTY;
-    this.colour = new Chalk({ level: colourLevel(streams.isStdoutTTY, streams.env) });
-    this.errColour = new Chalk({ level: colourLevel(streams.isStderrTTY, streams.env) });
+  }
+
+  /**
+   * Loads chalk if stdout or stderr is to be coloured (colour.ts: piped output never loads it). Every front calls
+   * this first (cli.ts `main`); until then both are NO_COLOUR.
+   */
+  async loadColours(): Promise<void> {
+    [this.colour, this.errColour] = await Promise.all([
+      loadColours(colourLevel(this.isStdoutTTY, this.streams.env)),
+      loadColours(colourLevel(this.isStderrTTY, this.streams.env)),
+    ]);
   }
 
   private get stdout(): Writable {

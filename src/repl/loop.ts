@@ -300,7 +300,7 @@ class Repl {
     const c = this.io.colour;
     const state = this.ctx.cacheState();
     const note = state === 'down' ? ` ${c.red('(cache down)')}` : state === 'off' ? ` ${c.dim('(no cache)')}` : '';
-    return `${c.bold.cyan('tbase')}${note}${c.bold.cyan('>')} `;
+    return `${c.bold(c.cyan('tbase'))}${note}${c.bold(c.cyan('>'))} `;
   }
 
   private describeCache(): string {
