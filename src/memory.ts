@@ -13,7 +13,6 @@
  * code cache recorded under other flags (scripts/bundle.js records it under the defaults).
  */
 
-import { createRequire } from 'node:module';
 import type * as PerfHooks from 'node:perf_hooks';
 import type * as V8 from 'node:v8';
 
@@ -27,10 +26,9 @@ export function boundHeapGrowth(): void {
   // with them: V8 stamps a cache with the flags of the process that made it, and rejects it under any others.
   if (bounded || process.env.TBASE_RECORD_CODE_CACHE) return;
   bounded = true;
-  // require, not import(): the bundle runs in a vm.Script (bin/tbase), which has no loader for import().
-  const require = createRequire(import.meta.url);
-  const v8 = require('node:v8') as typeof V8;
-  const { PerformanceObserver } = require('node:perf_hooks') as typeof PerfHooks;
+  // Synchronously and without import(): the bundle runs in a vm.Script (bin/tbase), which has no loader for import().
+  const v8 = process.getBuiltinModule('node:v8') as typeof V8;
+  const { PerformanceObserver } = process.getBuiltinModule('node:perf_hooks') as typeof PerfHooks;
   v8.setFlagsFromString('--heap-growing-percent=20');
   // V8 grows the young generation only during a collection, one doubling at a time; after each collection, once it
   // has reached the bound, growth is turned off (a growth factor of 1) and nothing more needs watching.

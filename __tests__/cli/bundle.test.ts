@@ -6,7 +6,7 @@
  * from it: a second copy of a class would break `instanceof` (the exit status of an error) without a word.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import Module from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +44,21 @@ test('bin/tbase read as ESM (no bin/package.json beside it) still runs, through 
   expect(run(['get', 'k'])).toMatchObject({ status: 0, stdout: 'esm\n', stderr: '' });
   // batch is in the extras file, which tbase.cjs then require()s (no runCompiled without bin/tbase as CommonJS).
   expect(run(['batch'], 'get k\n')).toMatchObject({ status: 0, stdout: 'esm\n', stderr: '' });
+});
+
+test("the sqlite3 addon is found where the installed package is when it is not where the build found it", () => {
+  // An installed tbase whose dependencies were hoisted one level up: nothing at ../../node_modules from the bundle.
+  const dir = tempDir();
+  const pkg = join(dir, 'pkg');
+  for (const folder of ['bin', 'dist/bundle']) mkdirSync(join(pkg, folder), { recursive: true });
+  for (const name of ['tbase', 'package.json']) copyFileSync(join(root, 'bin', name), join(pkg, 'bin', name));
+  for (const name of readdirSync(bundle)) copyFileSync(join(bundle, name), join(pkg, 'dist', 'bundle', name));
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+  expect(existsSync(join(pkg, 'node_modules'))).toBe(false);
+  const db = tempDbPath();
+  const run = (args: string[]) => spawnSync(process.execPath, [join(pkg, 'bin', 'tbase'), '--db', db, '--no-cache', ...args], { encoding: 'utf8' });
+  expect(run(['set', 'k', 'hoisted'])).toMatchObject({ status: 0, stderr: '' });
+  expect(run(['get', 'k'])).toMatchObject({ status: 0, stdout: 'hoisted\n', stderr: '' });
 });
 
 describe('the extras file', () => {

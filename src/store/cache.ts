@@ -4,7 +4,6 @@
  * (with memjs and node:net) only when a store opens (context.ts), so nothing here may depend on it.
  */
 import type * as Crypto from 'node:crypto';
-import { createRequire } from 'node:module';
 import type { CacheError } from '../errors.js';
 
 /** What the cache-aside policy needs from a cache; tests wrap it to force races and faults. */
@@ -87,5 +86,5 @@ export function newNamespaceId(): string {
 let loadedCrypto: typeof Crypto | undefined;
 /** node:crypto loads on first use: it costs a one-shot command several ms, and plain keys never need it. */
 function crypto(): typeof Crypto {
-  return (loadedCrypto ??= createRequire(import.meta.url)('node:crypto') as typeof Crypto);
+  return (loadedCrypto ??= process.getBuiltinModule('node:crypto') as typeof Crypto);
 }

@@ -2,15 +2,16 @@
  * A progress bar on stderr for long imports and exports — only when stderr is a terminal, so pipes, files and
  * CI logs never see cursor codes.
  */
-import { createRequire } from 'node:module';
 import type CliProgress from 'cli-progress';
 import type { IO } from '../io.js';
 
 /**
  * cli-progress (with its string-width and emoji tables) is loaded only when a bar is drawn: importing it up front
- * cost every one-shot command several milliseconds of start-up. It is CommonJS, so a synchronous require works.
+ * cost every one-shot command several milliseconds of start-up. It is CommonJS, so a synchronous require works
+ * (node:module too is taken only then: loading it costs every start its ESM-loader modules).
  */
-const loadCliProgress = () => createRequire(import.meta.url)('cli-progress') as typeof CliProgress;
+const loadCliProgress = () =>
+  (process.getBuiltinModule('node:module') as typeof import('node:module')).createRequire(import.meta.url)('cli-progress') as typeof CliProgress;
 
 export interface Progress {
   add(amount: number): void;
