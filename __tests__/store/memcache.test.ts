@@ -58,6 +58,19 @@ describe('MemcachePool against real memcached', () => {
     expect(pool.health()).toEqual({ [testServers()]: 'up' });
   });
 
+  test('increment: counters created at `by`, several in one round, 64-bit values, a refusal fails that call only', async () => {
+    const [a, b, big, text] = [unique(), unique(), unique(), unique()];
+    // Issued in one tick: one round, one write (memjs-rounds.ts), each answered with its own counter's value.
+    expect(await Promise.all([pool.increment(a, 1), pool.increment(b, 10), pool.increment(a, 2)])).toEqual([1, 10, 3]);
+    expect(await pool.increment(big, 2 ** 40)).toBe(2 ** 40);
+    expect(await pool.increment(big, 2 ** 40 + 5)).toBe(2 ** 41 + 5);
+    expect((await pool.get(big))?.toString()).toBe(String(2 ** 41 + 5));
+    await pool.set(text, Buffer.from('not a number'), 0);
+    await expect(pool.increment(text, 1)).rejects.toThrow(/refused increment: MemJS INCREMENT: incr\/decr on a non-numeric value/);
+    expect(pool.health()).toEqual({ [testServers()]: 'up' });
+    expect(await pool.increment(a, 1)).toBe(4);
+  });
+
   test('getMany: one round of many keys, answers in order, hits and misses, any bytes', async () => {
     const keys = Array.from({ length: 600 }, () => unique());
     const values = keys.map((_, i) => (i % 3 === 0 ? null : Buffer.from(Array.from({ length: 1 + (i % 50) }, (_, j) => (i * 7 + j) & 0xff))));

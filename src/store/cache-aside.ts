@@ -250,11 +250,14 @@ export class CacheAsideStore {
   async flushCounters(): Promise<void> {
     const cache = this.lastPool?.scope?.cache;
     if (!cache) return;
-    for (const name of ['hits', 'misses'] as const) {
-      const delta = this.counters[name] - this.flushed[name];
-      if (delta <= 0) continue;
-      if ((await this.attempt(() => cache.increment(this.counterKey(name), delta))) !== null) this.flushed[name] += delta;
-    }
+    // Both in one round (one write, one deadline).
+    await Promise.all(
+      (['hits', 'misses'] as const).map(async (name) => {
+        const delta = this.counters[name] - this.flushed[name];
+        if (delta <= 0) return;
+        if ((await this.attempt(() => cache.increment(this.counterKey(name), delta))) !== null) this.flushed[name] += delta;
+      }),
+    );
   }
 
   /**

@@ -11,7 +11,7 @@
 import memjs from 'memjs';
 import { CacheError } from '../errors.js';
 import { placementOf, type AddItem, type Cache } from './cache.js';
-import { internals, sendGets } from './memjs-gets.js';
+import { internals, sendGets, sendIncrements } from './memjs-rounds.js';
 import { Placement } from './placement.js';
 
 export interface MemcacheOptions {
@@ -96,14 +96,16 @@ export class MemcachePool implements Cache {
     if (!stored) throw new CacheError(`memcached did not store ${key}`);
   }
 
-  increment(key: string, by: number): Promise<number> {
-    return this.nodeFor(key).call('increment', async (client) => {
-      const once = () => client.increment(key, by, { initial: by, expires: 0 });
-      // A missing counter is created with `initial`, which memcached does like an `add`: when two processes
-      // create it at the same moment, the second is told "not stored" — the counter exists now, so again.
-      const result = await once().catch((error: Error) => (/not stored/i.test(error.message) ? once() : Promise.reject(error)));
-      return Number(result.value ?? 0);
-    });
+  /** Adds `by` to a counter, creating it at `by`; its new value. Sent and read in place (memjs-rounds.ts). */
+  async increment(key: string, by: number): Promise<number> {
+    const once = async () => {
+      const [result] = await this.eachByNode('increment', [{ key, by }], (item) => item.key, sendIncrements);
+      if (result instanceof CacheError) throw result;
+      return result!;
+    };
+    // A missing counter is created with `by` as its initial value, which memcached does like an `add`: when two
+    // processes create it at the same moment, the second is told "not stored" — the counter exists now, so again.
+    return once().catch((error: Error) => (/not stored/i.test(error.message) ? once() : Promise.reject(error)));
   }
 
   health(): Record<string, 'up' | 'down' | 'unknown'> {
