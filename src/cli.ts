@@ -12,7 +12,12 @@ import type { Invocation, ParseOutcome } from './program.js';
 import { renderError, renderResult, reportShortfall } from './render.js';
 import { tbaseVersion, versions } from './versions.js';
 
-export async function main(argv: string[], io: IO, env: Record<string, string | undefined>): Promise<number> {
+/** `processExits`: the caller ends the process once this resolves (src/index.ts), so connections need no closing. */
+export interface MainOptions {
+  processExits?: boolean;
+}
+
+export async function main(argv: string[], io: IO, env: Record<string, string | undefined>, options: MainOptions = {}): Promise<number> {
   let json = argv.includes('--json');
   let command: string | undefined;
   // Shell completion's hidden entry (completion/run.ts): it reports nothing and always exits 0, so it stays
@@ -29,7 +34,7 @@ export async function main(argv: string[], io: IO, env: Record<string, string | 
     json = config.json;
     if (outcome.kind === 'command') {
       command = outcome.invocation.spec.name;
-      return await runOneShot(io, config, outcome.invocation);
+      return await runOneShot(io, config, outcome.invocation, options);
     }
     if (outcome.kind === 'serve') {
       const { runServe } = await import('./serve/server.js'); // the HTTP side loads only on this path
@@ -48,7 +53,7 @@ export async function main(argv: string[], io: IO, env: Record<string, string | 
   }
 }
 
-async function runOneShot(io: IO, config: Config, invocation: Invocation): Promise<number> {
+async function runOneShot(io: IO, config: Config, invocation: Invocation, { processExits = false }: MainOptions): Promise<number> {
   if (invocation.spec.unbounded) boundHeapGrowth();
   // A command that answers once and exits writes its answer straight to stdout's descriptor (io.ts): making
   // Node's stream for a pipe would cost it more than the write. The ones that stream (list, export, import, watch) keep
@@ -60,7 +65,7 @@ async function runOneShot(io: IO, config: Config, invocation: Invocation): Promi
     await renderResult({ io, mode: io.outputMode(config.json), now: ctx.now() }, invocation.spec.name, result);
     return result.kind === 'ran' ? result.status : reportShortfall(io, result);
   } finally {
-    await ctx.close();
+    await ctx.close({ processExits });
   }
 }
 

@@ -91,15 +91,16 @@ export class Context implements CommandContext {
   /**
    * Waits for the connection to memcached made at open to connect or fail (within the cache timeout), so a command
    * that never needed memcached (a fresh insert, a listing) still says it is unreachable, as every other does.
+   * `processExits`: see CacheAsideStore.close.
    */
-  async close(): Promise<void> {
+  async close({ processExits = false } = {}): Promise<void> {
     const opened = this.opened;
     const cachePool = this.cachePool;
     this.opened = null;
     this.cachePool = null;
     this.policy = null;
     await cachePool?.connected();
-    if (opened) await (await opened.catch(() => null))?.close();
+    if (opened) await (await opened.catch(() => null))?.close({ processExits });
   }
 
   /**

@@ -4,7 +4,7 @@ import { IO } from './io.js';
 
 const io = IO.fromProcess();
 // No top-level await: the bundle (scripts/bundle.js) is CommonJS.
-void main(process.argv.slice(2), io, process.env).then(async (code) => {
+void main(process.argv.slice(2), io, process.env, { processExits: true }).then(async (code) => {
   // Exit explicitly once output is flushed: nothing left open (a wedged socket, a stdin listener) may keep us alive.
   await io.flush();
   process.exit(code);

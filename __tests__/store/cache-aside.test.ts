@@ -55,6 +55,34 @@ describe.each(storeKinds())('CacheAsideStore (%s store)', (kind) => {
     expect(await s.policy.get('missing')).toEqual({ entry: undefined, source: 'store' });
   });
 
+  test('close flushes the counters; with processExits it leaves the cache connections to the exit', async () => {
+    const closed: string[] = [];
+    const track = (setup: Setup, name: string) => {
+      const close = setup.cache.close.bind(setup.cache);
+      setup.cache.close = () => {
+        closed.push(name);
+        close();
+      };
+    };
+    const s = await setup();
+    await s.policy.set('k', Buffer.from('v1'), null);
+    const shared = async () => {
+      const read = async (name: string) => Number((await s.cache.real.get(`tb:${s.policy.store.namespaceId}!${name}`))?.toString() ?? 0);
+      return { hits: await read('hits'), misses: await read('misses') };
+    };
+    const before = await shared();
+    expect((await s.policy.get('k')).source).toBe('store'); // and fills
+    const exiting = await setup(s);
+    expect((await exiting.policy.get('k')).source).toBe('cache');
+    track(s, 'closes');
+    track(exiting, 'exits');
+    await s.policy.close();
+    await exiting.policy.close({ processExits: true });
+    expect(closed).toEqual(['closes']);
+    expect(await shared()).toEqual({ hits: before.hits + 1, misses: before.misses + 1 });
+    exiting.cache.real.close(); // what the exit would have done
+  });
+
   test('set and delete replace the cached copy with a tombstone, never with the new value', async () => {
     const s = await setup();
     await s.policy.set('k', Buffer.from('v1'), null);

@@ -60,7 +60,8 @@ describe('MemcachePool against real memcached', () => {
 
   test('increment: counters created at `by`, several in one round, 64-bit values, a refusal fails that call only', async () => {
     const [a, b, big, text] = [unique(), unique(), unique(), unique()];
-    // Issued in one tick: one round, one write (memjs-rounds.ts), each answered with its own counter's value.
+    // Issued in one tick: one round (memjs-rounds.ts writes each call's INCREMENT in one buffer), each answered with
+    // its own counter's value.
     expect(await Promise.all([pool.increment(a, 1), pool.increment(b, 10), pool.increment(a, 2)])).toEqual([1, 10, 3]);
     expect(await pool.increment(big, 2 ** 40)).toBe(2 ** 40);
     expect(await pool.increment(big, 2 ** 40 + 5)).toBe(2 ** 41 + 5);

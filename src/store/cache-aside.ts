@@ -363,10 +363,15 @@ export class CacheAsideStore {
     await this.tombstones(scope, stale.map((entry) => entry.key));
   }
 
-  async close(): Promise<void> {
+  /**
+   * Flushes the counters and closes the store and the cache's connections. `processExits`: the process ends right
+   * after, and its exit closes the connections; ending memcached's socket first cost a one-shot command ~1M
+   * instructions (~0.3 ms) of Node's stream-ending code.
+   */
+  async close({ processExits = false } = {}): Promise<void> {
     // The counters' round trip and SQLite's close overlap: a one-shot command waits for the longer, not both.
     const [flushed, closed] = await Promise.allSettled([this.flushCounters(), this.store.close()]);
-    this.cache?.close();
+    if (!processExits) this.cache?.close();
     for (const outcome of [flushed, closed]) if (outcome.status === 'rejected') throw outcome.reason;
   }
 

@@ -8,6 +8,7 @@
  *    so one dead server of a pool costs its keys one timeout, not one per command, and the others keep serving;
  *  - `close()` drops every connection so the process can exit at once.
  */
+import type { Socket } from 'node:net';
 import memjs from 'memjs';
 import { CacheError } from '../errors.js';
 import { placementOf, type AddItem, type Cache } from './cache.js';
@@ -162,7 +163,7 @@ class MemcacheNode {
   async call<T>(operation: string, work: (client: memjs.Client) => Promise<T>): Promise<T> {
     if (Date.now() < this.downUntil) throw new CacheError(`memcached ${this.server} is down`);
     const client = this.connect();
-    const round = this.round(client);
+    const round = this.round(client, 'one');
     try {
       const result = await Promise.race([work(client), round.expired]);
       this.state = 'up';
@@ -196,7 +197,7 @@ class MemcacheNode {
       return items.map(() => down);
     }
     const client = this.connect();
-    const round = this.round(client);
+    const round = this.round(client, start.writesEach && items.length > 1 ? 'many' : 'one');
     let transportFailed = false;
     const failed = (error: unknown): CacheError => {
       if (answeredByServer(error)) return new CacheError(`memcached ${this.server} refused ${operation}: ${(error as Error).message}`);
@@ -266,26 +267,26 @@ class MemcacheNode {
    * The calls issued in one synchronous run (a tick) form a round — a pipelined batch read issues a thousand — and
    * share two things (docs/architecture.md, "memcached"):
    *  - write coalescing: memjs writes every request to its socket on its own, and a thousand write syscalls were
-   *    the largest single cost of a cache-hot batch. The round's first call corks the connection's socket and a
-   *    nextTick uncorks it, so the whole round goes out in one writev. Before the socket is connected there is
-   *    nothing to cork: memjs queues the requests until it is, and the stream coalesces that queue by itself;
+   *    the largest single cost of a cache-hot batch. Once a round is to make more than one write (a call of many
+   *    memjs requests, or a second call joining it), the connection's socket is corked and a nextTick uncorks it,
+   *    so the rest of the round goes out in one writev. A round of one write (a one-shot `get`'s GET, written in
+   *    one buffer by memjs-rounds.ts) is not corked: that cost it ~1M instructions of Node's cork/writev code for
+   *    nothing. Before the socket is connected there is nothing to cork: memjs queues the requests until it is, and
+   *    the stream coalesces that queue by itself;
    *  - the deadline: one timer for the round instead of one per call. Calls of a tick start together, so each still
    *    settles within timeoutMs of its start; the timer is cleared once every call of the round has settled.
    */
-  private round(client: memjs.Client): Round {
+  private round(client: memjs.Client, writes: 'one' | 'many'): Round {
     let round = this.current;
     if (!round) {
       const started = new Round(this.options.timeoutMs);
       round = this.current = started;
-      const socket = internals(client).server._socket;
-      const cork = socket && !socket.destroyed && !socket.connecting;
-      if (cork) socket.cork();
       process.nextTick(() => {
         this.current = null;
         started.close();
-        if (cork) socket.uncork();
       });
-    }
+    } else writes = 'many'; // joining: its write and the round's first would go out apart
+    if (writes === 'many') round.cork(internals(client).server._socket);
     round.pending++;
     return round;
   }
@@ -308,15 +309,20 @@ class MemcacheNode {
   }
 }
 
-/** Starts the requests of a round, one per item; each item's outcome goes to `done` once (an error, or the result). */
-type RoundStart<I, T> = (client: memjs.Client, items: readonly I[], done: (index: number, error: Error | null, result: T) => void) => void;
+/**
+ * Starts the requests of a round, one per item; each item's outcome goes to `done` once (an error, or the result).
+ * `writesEach`: each item is its own write (memjs calls), not one write for all (memjs-rounds.ts).
+ */
+type RoundStart<I, T> = ((client: memjs.Client, items: readonly I[], done: (index: number, error: Error | null, result: T) => void) => void) & {
+  writesEach?: boolean;
+};
 
 /** Starts one memjs call for an item; memjs calls `done` once with the outcome (an error, or the result). */
 type ItemWork<I, T> = (client: memjs.Client, item: I, done: (error: Error | null, result: T) => void) => void;
 
 /** A round of one memjs call per item. A call memjs throws on at once (an invalid key) fails that item only. */
 function eachItem<I, T>(work: ItemWork<I, T>): RoundStart<I, T> {
-  return (client, items, done) =>
+  const start: RoundStart<I, T> = (client, items, done) =>
     items.forEach((item, i) => {
       try {
         work(client, item, (error, result) => done(i, error, result));
@@ -324,6 +330,8 @@ function eachItem<I, T>(work: ItemWork<I, T>): RoundStart<I, T> {
         done(i, error as Error, undefined as T);
       }
     });
+  start.writesEach = true;
+  return start;
 }
 
 /**
@@ -360,6 +368,7 @@ class Round {
   readonly expired: Promise<never>;
   private open = true;
   private timer: NodeJS.Timeout | undefined;
+  private corked: Socket | undefined;
 
   constructor(timeoutMs: number) {
     this.expired = new Promise<never>((_, reject) => {
@@ -368,9 +377,17 @@ class Round {
     this.expired.catch(() => undefined); // rejects only while calls race it; never unhandled
   }
 
-  /** No more calls join after the tick. */
+  /** Holds the round's writes on `socket` (connected) until the tick ends. */
+  cork(socket: Socket | undefined): void {
+    if (this.corked || !socket || socket.destroyed || socket.connecting) return;
+    socket.cork();
+    this.corked = socket;
+  }
+
+  /** No more calls join after the tick: what was corked goes out. */
   close(): void {
     this.open = false;
+    this.corked?.uncork();
     this.clearIfDone();
   }
 
