@@ -53,7 +53,7 @@ export function databaseLocation(flag: string | undefined, env: Env): DatabaseLo
 }
 
 export function defaultDbPath(env: Env): string {
-  const dataHome = nonEmpty(env.XDG_DATA_HOME) ?? join(env.HOME ?? homeFolder(), '.local', 'share');
+  const dataHome = nonEmpty(env.XDG_DATA_HOME) ?? join(homeFolder(env), '.local', 'share');
   return join(dataHome, 'tenantbase', 'tbase.db');
 }
 
@@ -87,7 +87,7 @@ function positiveInt(value: string | undefined, name: string): number | undefine
   return n;
 }
 
-/** The user's home folder when HOME is not set; node:os loads only then (it costs every start ~0.3 ms). */
-function homeFolder(): string {
-  return (process.getBuiltinModule('node:os') as typeof import('node:os')).homedir();
+/** The user's home folder: HOME, else the system's (node:os loads only then: it costs every start ~0.3 ms). */
+export function homeFolder(env: Env): string {
+  return env.HOME ?? (process.getBuiltinModule('node:os') as typeof import('node:os')).homedir();
 }

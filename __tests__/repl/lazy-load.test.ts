@@ -45,8 +45,12 @@ test('the one-shot path imports no Inquirer package; the REPL loop does, and is 
   expect(packages.has('commander')).toBe(false);
   expect(readFileSync(resolve(SRC, 'cli.ts'), 'utf8')).toMatch(/await import\('\.\/program\.js'\)/);
   expect(reachable(resolve(SRC, 'program.ts')).packages.has('commander')).toBe(true);
-  // Built-ins only some commands need load with them: lock's lease runner (node:crypto, node:child_process).
-  for (const name of ['node:crypto', 'node:child_process']) expect(packages.has(name)).toBe(false);
+  // Built-ins only some commands need load with them: lock's lease runner (node:crypto, node:child_process);
+  // node:os and node:module only when asked for (process.getBuiltinModule; node:module loads the ESM loader).
+  for (const name of ['node:crypto', 'node:child_process', 'node:os', 'node:module']) expect(packages.has(name)).toBe(false);
+  // chalk runs only when something will be coloured (src/colour.ts).
+  expect(packages.has('chalk')).toBe(false);
+  expect(readFileSync(resolve(SRC, 'colour.ts'), 'utf8')).toMatch(/await import\('chalk'\)/);
   expect(readFileSync(resolve(SRC, 'commands/lock.ts'), 'utf8')).toMatch(/await import\('\.\.\/lock\/run-locked\.js'\)/);
   const repl = reachable(resolve(SRC, 'repl/loop.ts')).packages;
   expect(repl.has('@inquirer/core') && repl.has('@inquirer/prompts')).toBe(true);

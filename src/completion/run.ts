@@ -6,9 +6,8 @@
  * Silent and exit 0 whatever happens: a Tab must never print into the user's command line. No Inquirer, no
  * commander, no memcached; the store is only read, and only when it exists (keys.ts).
  */
-import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { databaseLocation, type Env } from '../config.js';
+import { databaseLocation, homeFolder, type Env } from '../config.js';
 import { ExitCode } from '../errors.js';
 import type { IO } from '../io.js';
 import { lookupKeys } from './keys.js';
@@ -64,5 +63,5 @@ async function candidatesFor(target: Exclude<CompletionTarget, { kind: 'file' }>
 
 /** `~/…` as the shell would expand it when the command runs (the line is read unexpanded). */
 function expandHome(path: string, env: Env): string {
-  return path.startsWith('~/') ? join(env.HOME ?? homedir(), path.slice(2)) : path;
+  return path.startsWith('~/') ? join(homeFolder(env), path.slice(2)) : path;
 }
