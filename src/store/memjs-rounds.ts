@@ -101,7 +101,7 @@ const INCREMENT: Op<{ key: string; by: number }, number> = {
 
 /** A request this module waits for: which request of which round it answers. */
 interface Waiting {
-  round: Round;
+  round: SentRound;
   index: number;
 }
 
@@ -109,7 +109,7 @@ interface Waiting {
  * The requests sent in one write. memjs's deadline for that write, and the one error callback it holds for them
  * (under the first request's sequence number), are released when the last of them is answered.
  */
-interface Round {
+interface SentRound {
   op: Op<never, unknown>;
   seqs: number[];
   left: number;
@@ -136,7 +136,7 @@ function sendRound<I, T>(client: memjs.Client, op: Op<I, T>, items: readonly I[]
   if (items.length === 0) return;
   const { client: memjsClient, server } = internals(client);
   const waiting = waitingOn(server);
-  const round: Round = { op: op as Op<never, unknown>, seqs: new Array<number>(items.length), left: items.length, done: done as RoundDone<unknown> };
+  const round: SentRound = { op: op as Op<never, unknown>, seqs: new Array<number>(items.length), left: items.length, done: done as RoundDone<unknown> };
   let bytes = 0;
   for (const item of items) bytes += HEADER_BYTES + op.extrasBytes + Buffer.byteLength(op.key(item));
   const request = Buffer.alloc(bytes);
