@@ -277,18 +277,22 @@ class MemcacheNode {
    *    settles within timeoutMs of its start; the timer is cleared once every call of the round has settled.
    */
   private round(client: memjs.Client, writes: 'one' | 'many'): Round {
-    let round = this.current;
-    if (!round) {
-      const started = new Round(this.options.timeoutMs);
-      round = this.current = started;
-      process.nextTick(() => {
-        this.current = null;
-        started.close();
-      });
-    } else writes = 'many'; // joining: its write and the round's first would go out apart
-    if (writes === 'many') round.cork(internals(client).server._socket);
+    // A call joining a round: its write and the round's first would go out apart.
+    const joining = this.current !== null;
+    const round = (this.current ??= this.startRound());
+    if (writes === 'many' || joining) round.cork(internals(client).server._socket);
     round.pending++;
     return round;
+  }
+
+  /** A round for the calls of this tick; it closes (and uncorks) when the tick ends. */
+  private startRound(): Round {
+    const started = new Round(this.options.timeoutMs);
+    process.nextTick(() => {
+      this.current = null;
+      started.close();
+    });
+    return started;
   }
 
   private connect(): memjs.Client {

@@ -66,7 +66,10 @@ const HEADER_BYTES = 24;
 const MAGIC_REQUEST = 0x80;
 const STATUS_OK = 0;
 const STATUS_NOT_FOUND = 1;
-/** memcached's words for the statuses it refuses with (the binary protocol's table, as memjs words them). */
+/**
+ * What the statuses a server refuses with mean (the binary protocol's table; memjs keeps its own copy in
+ * lib/memjs/protocol.js, worded a little differently, for the requests it answers itself).
+ */
 const REFUSALS: Record<number, string> = {
   1: 'key not found',
   2: 'key exists',
