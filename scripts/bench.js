@@ -35,7 +35,7 @@
  * a broken row fails instead of printing a ratio.
  *
  * Environment: BENCH_N (batch commands, default 100000), BENCH_MEM_N (memory rows, default 1000000),
- * BENCH_RUNS (runs per batch row, default 3), BENCH_ONESHOT_RUNS (default 25), BENCH_QUICK=1 (a quick pass:
+ * BENCH_RUNS (runs per batch row, default 3), BENCH_ONESHOT_RUNS (default 61), BENCH_QUICK=1 (a quick pass:
  * N=20000, M=100000, 1 batch run, 7 one-shot runs), BENCH_LAT_N (writes 10 ms apart per watch latency run, default
  * 200; quick 100; and 30 (quick 10) writes 300 ms apart), BENCH_WATCHERS (SSE watchers of row 10, default 200), SQLITE3 (the sqlite3 shell, default /usr/bin/sqlite3).
  */
@@ -54,7 +54,10 @@ const quick = process.env.BENCH_QUICK === '1';
 const N = Number(process.env.BENCH_N ?? (quick ? 20_000 : 100_000));
 const MEM_N = Number(process.env.BENCH_MEM_N ?? (quick ? 100_000 : 1_000_000));
 const RUNS = Number(process.env.BENCH_RUNS ?? (quick ? 1 : 3));
-const ONESHOT_RUNS = Number(process.env.BENCH_ONESHOT_RUNS ?? (quick ? 7 : 25));
+// 61 pairs: on this 2-core VM one process's start-up varies by ±20% (`node -e 0` from 79 to 136 ms within 40 runs),
+// so one pair's ratio ranges from 0.8 to 1.7 (spread ~0.13); the median of 25 is then uncertain by ~±0.03, of 61 by
+// ~±0.02.
+const ONESHOT_RUNS = Number(process.env.BENCH_ONESHOT_RUNS ?? (quick ? 7 : 61));
 const WINDOW = 256; // cache calls in flight at once: what tbase's batch reads use (cache-aside.ts GET_PIPELINE)
 const LAT_N = Number(process.env.BENCH_LAT_N ?? (quick ? 100 : 200));
 const LAT_PACE_MS = 10;
