@@ -3,6 +3,8 @@
  * `npm run bench` (`-- --json` for machine-readable output): tbase beside real baselines, measured in the same run.
  *
  *   1  one-shot `tbase get k` (a cache hit) wall time       vs `node -e 0` (Node's own start-up floor)
+ *  1b  bench/least-get.cjs: only the steps a cache hit cannot skip (tty, net, sqlite3's addon, one query, one GET),
+ *      none of tbase's code: what row 1 cannot go below     vs `node -e 0`
  *   2  one-shot `tbase set k v` wall time                    vs `node -e 0`
  *   3  batch of N `set` lines on stdin, throughput           vs the sqlite3 shell: the same N upserts, one transaction
  *   4  batch of N `get` lines, cache hot, throughput         vs raw memjs: the same N cache keys, pipelined, same window
@@ -42,7 +44,8 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startMemcached } from '../__tests__/helpers/memcached.mjs';
 import { alternate, check, flushAll, liveProcess, median, memoryOf, openEventStream, percentile, row, runProcess, sleep, table, until, writeLines } from '../bench/lib.js';
@@ -70,6 +73,8 @@ const json = process.argv.includes('--json');
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'bin', 'tbase');
 const rawMemjs = join(root, 'bench', 'raw-memjs.js');
+const leastGet = join(root, 'bench', 'least-get.cjs');
+const sqliteAddon = join(dirname(createRequire(import.meta.url).resolve('sqlite3/package.json')), 'build', 'Release', 'node_sqlite3.node');
 const sqliteShell = process.env.SQLITE3 ?? '/usr/bin/sqlite3';
 const node = process.execPath;
 
@@ -112,6 +117,16 @@ try {
     nodeFloor,
   );
   rows.push(row(1, 'one-shot `get k` (cache hit), wall', getOne.ours, 'node -e 0', getOne.baseline, 'ms', '≤ 1.2×', (r) => r <= 1.2, getOne.pairRatio));
+  // 1b: what row 1 cannot go below in Node: the same unavoidable steps with none of tbase's code (bench/least-get.cjs).
+  const leastArgs = [leastGet, sqliteAddon, oneDb, memcached.address, 'least:k'];
+  check(await runProcess(node, [...leastArgs, 'v']), 'least-get (store)');
+  log(`the least a cache hit can do (bench/least-get.cjs) and node -e 0, ${ONESHOT_RUNS} runs each`);
+  const leastOne = await alternate(
+    ONESHOT_RUNS,
+    async () => check(await runProcess(node, leastArgs), 'least-get', (r) => r.last === 'v').seconds * 1000,
+    nodeFloor,
+  );
+  rows.push(row('1b', 'the least a cache hit can do: tty, net, sqlite3 addon, one query, one GET (bench/least-get.cjs)', leastOne.ours, 'node -e 0', leastOne.baseline, 'ms', '–', null, leastOne.pairRatio));
   log(`one-shot set and node -e 0, ${ONESHOT_RUNS} runs each`);
   const setOne = await alternate(
     ONESHOT_RUNS,

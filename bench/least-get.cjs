@@ -1,0 +1,53 @@
+// Baseline process for row 1b: the least a one-shot cache hit can do in Node, with none of tbase's own code. It
+// loads what a hit cannot do without — node:tty (is stdout a terminal?), node:net, sqlite3's addon — runs one SQLite
+// query (the outbox's, which the protocol runs before a cache read; run by exec, so its rows are not handed back to
+// JavaScript), sends one binary-protocol GET and prints the value (its reply assumed to come in one read: a few bytes
+// on loopback).
+// No options, no config, no pool or namespace, no deadlines, no error handling beyond failing loudly.
+// Usage: node bench/least-get.cjs <addon> <db> <host:port> <key>          (the measured run: prints the cached value)
+//        node bench/least-get.cjs <addon> <db> <host:port> <key> <value>  (stores the value instead, with a binary SET)
+// <addon> is sqlite3's node_sqlite3.node, found by the caller (resolving it here would cost more than the rest).
+'use strict';
+const { isatty } = require('node:tty');
+const net = require('node:net');
+const { EventEmitter } = require('node:events');
+
+const [addonPath, db, address, key, value] = process.argv.slice(2);
+const [host, port] = address.split(':');
+isatty(1);
+
+const addon = { exports: {} };
+process.dlopen(addon, addonPath);
+const { Database, OPEN_READONLY } = addon.exports;
+// The addon reports events through emit(), which the sqlite3 package's JavaScript adds; this is all of it needed here.
+Object.setPrototypeOf(Database.prototype, EventEmitter.prototype);
+
+/** A binary-protocol request: 24-byte header, extras, key, value. */
+function request(opcode, extras, body) {
+  const keyBytes = Buffer.from(key);
+  const header = Buffer.alloc(24);
+  header[0] = 0x80;
+  header[1] = opcode;
+  header.writeUInt16BE(keyBytes.length, 2);
+  header[4] = extras.length;
+  header.writeUInt32BE(extras.length + keyBytes.length + body.length, 8);
+  return Buffer.concat([header, extras, keyBytes, body]);
+}
+
+const socket = net.connect(Number(port), host);
+const sqlite = new Database(db, OPEN_READONLY, (error) => {
+  if (error) throw error;
+  sqlite.exec('SELECT id, key FROM outbox ORDER BY id LIMIT 256', (error) => {
+    if (error) throw error;
+    // SET: extras are flags (4) and expiration (4), both 0. GET: no extras.
+    socket.write(value === undefined ? request(0x00, Buffer.alloc(0), Buffer.alloc(0)) : request(0x01, Buffer.alloc(8), Buffer.from(value)));
+    socket.once('data', (reply) => {
+      const status = reply.readUInt16BE(6);
+      if (status !== 0) throw new Error(`memcached answered status ${status}`);
+      const start = 24 + reply[4] + reply.readUInt16BE(2);
+      if (value === undefined) process.stdout.write(Buffer.concat([reply.subarray(start, 24 + reply.readUInt32BE(8)), Buffer.from('\n')]));
+      socket.destroy();
+      sqlite.close(() => undefined);
+    });
+  });
+});
