@@ -225,7 +225,7 @@ export function table(rows) {
   for (const row of rows) {
     out.push(
       `| ${row.id} | ${row.name} | ${fmt(row.ours, row.unit)} | ${fmt(row.baseline, row.unit)} | ${row.baselineName} | ` +
-        `${row.ratio.toFixed(2)}× | ${row.target} | ${row.met === null ? '–' : row.met ? 'yes' : 'no'} |`,
+        `${row.ratioText} | ${row.target} | ${row.met === null ? '–' : row.met ? 'yes' : 'no'} |`,
     );
   }
   return out.join('\n');
@@ -273,5 +273,15 @@ export function flushAll(port) {
 
 /** A table row; `ratio` defaults to ours / baseline (the timed rows pass the median of their pairs' ratios). */
 export function row(id, name, ours, baselineName, baseline, unit, target, meets, ratio = ours / baseline) {
-  return { id, name, ours, baseline, baselineName, unit, ratio, target, met: meets ? meets(ratio) : null };
+  return { id, name, ours, baseline, baselineName, unit, ratio, ratioText: ratioText(ratio, meets), target, met: meets ? meets(ratio) : null };
+}
+
+/**
+ * A ratio with two decimals, or with as many more as it takes for the printed figure to tell the verdict (1.2004 is
+ * not ≤ 1.2, and printed as 1.20 it would read as if it were).
+ */
+function ratioText(ratio, meets) {
+  let digits = 2;
+  while (meets && digits < 6 && meets(Number(ratio.toFixed(digits))) !== meets(ratio)) digits++;
+  return `${ratio.toFixed(digits)}×`;
 }
