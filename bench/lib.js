@@ -273,15 +273,16 @@ export function flushAll(port) {
 
 /** A table row; `ratio` defaults to ours / baseline (the timed rows pass the median of their pairs' ratios). */
 export function row(id, name, ours, baselineName, baseline, unit, target, meets, ratio = ours / baseline) {
-  return { id, name, ours, baseline, baselineName, unit, ratio, ratioText: ratioText(ratio, meets), target, met: meets ? meets(ratio) : null };
+  const met = meets ? meets(ratio) : null;
+  return { id, name, ours, baseline, baselineName, unit, ratio, ratioText: ratioText(ratio, meets, met), target, met };
 }
 
 /**
- * A ratio with two decimals, or with as many more as it takes for the printed figure to tell the verdict (1.2004 is
- * not ≤ 1.2, and printed as 1.20 it would read as if it were).
+ * A ratio with two decimals, or with as many more as it takes for the printed figure to tell the verdict `met` (1.2004
+ * is not ≤ 1.2, and printed as 1.20 it would read as if it were).
  */
-function ratioText(ratio, meets) {
+function ratioText(ratio, meets, met) {
   let digits = 2;
-  while (meets && digits < 6 && meets(Number(ratio.toFixed(digits))) !== meets(ratio)) digits++;
+  while (meets && digits < 6 && meets(Number(ratio.toFixed(digits))) !== met) digits++;
   return `${ratio.toFixed(digits)}×`;
 }

@@ -126,6 +126,7 @@ function hexCodeTable(): Uint8Array {
   }
   return hexCodes;
 }
+
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const APOSTROPHE = 0x27;
