@@ -48,6 +48,7 @@ export async function runBatch(io: IO, config: Config, options: BatchOptions): P
     // group starts: planning is a thousand lines of JavaScript, and SQLite's replies to the group's first, short
     // trips would wait behind it. Groups still run (and answer) one after another, in input order.
     let running: Promise<boolean> = Promise.resolve(true);
+    let previousWritesOnly = false;
     for await (const lines of lineGroups(input, WINDOW_LINES)) {
       const steps: Step[] = [];
       const now = ctx.now();
@@ -55,11 +56,19 @@ export async function runBatch(io: IO, config: Config, options: BatchOptions): P
         const step = planLine(text, ++lineNumber, parseWords, now);
         if (step) steps.push(step);
       }
-      if (!(await running)) break;
+      // Two groups of writes alone overlap further: this one's transaction is queued behind the running one's
+      // (the store runs them in turn), so its BEGIN goes out the moment that one commits, while that one's
+      // answers are written. Nothing can tell: neither reads, so nothing of the running group is left to see
+      // this one's writes early, and answers still come in input order. Not with --bail: this group would start
+      // before the running one's failures are known.
+      const writesOnly = !options.bail && steps.every((step) => step.kind === 'write' || step.kind === 'invalid');
+      const overlapping = writesOnly && previousWritesOnly;
+      if (!overlapping && !(await running)) break;
       let busy!: () => void;
       const waiting = new Promise<void>((resolve) => (busy = resolve));
-      running = runSteps(steps, ctx, out, options.bail, busy);
+      running = runSteps(steps, ctx, out, options.bail, busy, overlapping ? running : undefined);
       void running.then(busy, busy); // a group that never commits nor reads: on once it is done
+      previousWritesOnly = writesOnly;
       await waiting;
     }
     await running;
@@ -69,12 +78,28 @@ export async function runBatch(io: IO, config: Config, options: BatchOptions): P
   return out.worst;
 }
 
-/** Runs the steps of one input group in order; false when --bail saw a failure. `onBusy`: executeSegment's. */
-async function runSteps(steps: Step[], ctx: Context, out: Output, bail: boolean, onBusy: () => void): Promise<boolean> {
+/**
+ * Runs the steps of one input group in order; false when --bail saw a failure. `onBusy`: executeSegment's.
+ * `answeredAfter`: the group before, still running: this group answers only once that one is done.
+ */
+async function runSteps(
+  steps: Step[],
+  ctx: Context,
+  out: Output,
+  bail: boolean,
+  onBusy: () => void,
+  answeredAfter?: Promise<boolean>,
+): Promise<boolean> {
+  let before = answeredAfter;
+  const inTurn = async () => {
+    if (before) await before;
+    before = undefined;
+  };
   let i = 0;
   while (i < steps.length) {
     const step = steps[i]!;
     if (step.kind === 'other') {
+      await inTurn();
       if (!(await out.runAlone(step)) && bail) return false;
       i++;
       continue;
@@ -86,9 +111,11 @@ async function runSteps(steps: Step[], ctx: Context, out: Output, bail: boolean,
       if (bail && steps[end - 1]!.kind === 'invalid') break;
     }
     const outcomes = await executeSegment(() => ctx.store(), steps.slice(i, end), onBusy);
+    await inTurn();
     if (!(await out.emit(outcomes, bail)) && bail) return false;
     i = end;
   }
+  await inTurn(); // a group with nothing to answer is done only once the one before it is
   return true;
 }
 

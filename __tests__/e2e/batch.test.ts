@@ -143,6 +143,26 @@ describe('batch output', () => {
     expect(r.code).toBe(0);
   });
 
+  test('groups of writes alone overlap (the next queued behind the running one): each write sees every one before it', async () => {
+    const db = tempDbPath();
+    const lines: string[] = [];
+    const expected: string[] = [];
+    for (let i = 0; i < 4000; i++) {
+      // A counter and a compare-and-set chain that each depend on the line before, across group boundaries (1024
+      // lines at most a group); an invalid line now and then fails alone.
+      lines.push('incr n', i === 0 ? 'set c v0 --if-absent' : `set c v${i} --if-value v${i - 1}`);
+      expected.push(String(i + 1), 'OK');
+      if (i % 700 === 699) {
+        lines.push('bogus');
+        expected.push('\\E usage');
+      }
+    }
+    const r = await batch(db, `${lines.join('\n')}\n`);
+    expect(r.out).toBe(`${expected.join('\n')}\n`);
+    expect(r.code).toBe(2);
+    expect((await batch(db, 'get n\nget c\n')).out).toBe('4000\nv3999\n');
+  });
+
   test('--bail with the failure in a later group: the group after it, already planned, never runs', async () => {
     const db = tempDbPath();
     const file = join(tempDir(), 'cmds.txt');
