@@ -105,7 +105,16 @@ export async function alternate(runs, ours, baseline) {
       a.push(await ours(i));
     }
   }
-  return { ours: median(a), baseline: median(b), pairRatio: median(a.map((x, i) => x / b[i])), oursAll: a, baselineAll: b };
+  const pairRatios = a.map((x, i) => x / b[i]);
+  return { ours: median(a), baseline: median(b), pairRatio: median(pairRatios), pairRatios, oursAll: a, baselineAll: b };
+}
+
+/** The spread of a row's pair ratios, for the log: each one when they are few, else the range and quartiles. */
+export function pairSpread({ pairRatios }) {
+  const sorted = [...pairRatios].sort((x, y) => x - y);
+  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))].toFixed(2);
+  if (sorted.length <= 9) return `pair ratios ${pairRatios.map((r) => r.toFixed(2)).join(' ')}`;
+  return `pair ratios from ${at(0)} to ${at(1)}, quartiles ${at(0.25)} and ${at(0.75)}`;
 }
 
 /** The value below which `p` percent of `values` fall (nearest rank). */

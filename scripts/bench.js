@@ -48,7 +48,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startMemcached } from '../__tests__/helpers/memcached.mjs';
-import { alternate, check, flushAll, liveProcess, median, memoryOf, openEventStream, percentile, row, runProcess, sleep, table, until, writeLines } from '../bench/lib.js';
+import { alternate, check, flushAll, liveProcess, median, memoryOf, openEventStream, pairSpread, percentile, row, runProcess, sleep, table, until, writeLines } from '../bench/lib.js';
 import { postgresAvailable } from '../__tests__/helpers/postgres.mjs';
 import { postgresRows } from '../bench/postgres-rows.js';
 import { serveRows, wrkAvailable } from '../bench/serve-rows.js';
@@ -116,6 +116,7 @@ try {
     async () => check(await runProcess(node, [...tbaseArgs(oneDb), 'get', 'k']), 'tbase get k', (r) => r.last === 'v').seconds * 1000,
     nodeFloor,
   );
+  log(`  row 1: ${pairSpread(getOne)}`);
   rows.push(row(1, 'one-shot `get k` (cache hit), wall', getOne.ours, 'node -e 0', getOne.baseline, 'ms', '≤ 1.2×', (r) => r <= 1.2, getOne.pairRatio));
   // 1b: what row 1 cannot go below in Node: the same unavoidable steps with none of tbase's code (bench/least-get.cjs).
   const leastArgs = [leastGet, sqliteAddon, oneDb, memcached.address, 'least:k'];
@@ -126,6 +127,7 @@ try {
     async () => check(await runProcess(node, leastArgs), 'least-get', (r) => r.last === 'v').seconds * 1000,
     nodeFloor,
   );
+  log(`  row 1b: ${pairSpread(leastOne)}`);
   rows.push(row('1b', 'the least a cache hit can do: tty, net, sqlite3 addon, one query, one GET (bench/least-get.cjs)', leastOne.ours, 'node -e 0', leastOne.baseline, 'ms', '–', null, leastOne.pairRatio));
   log(`one-shot set and node -e 0, ${ONESHOT_RUNS} runs each`);
   const setOne = await alternate(
@@ -133,6 +135,7 @@ try {
     async (i) => check(await runProcess(node, [...tbaseArgs(oneDb), 'set', 'w', `v${i}`]), 'tbase set w').seconds * 1000,
     nodeFloor,
   );
+  log(`  row 2: ${pairSpread(setOne)}`);
   rows.push(row(2, 'one-shot `set k v`, wall', setOne.ours, 'node -e 0', setOne.baseline, 'ms', '–', null, setOne.pairRatio));
 
   // --- 3: batch set vs the sqlite3 shell ---------------------------------------------------------------------
@@ -178,6 +181,7 @@ try {
       return N / run.seconds;
     },
   );
+  log(`  row 3: ${pairSpread(sets)}`);
   rows.push(row(3, `batch ${N} \`set\` (stdin), throughput`, sets.ours, 'sqlite3 shell, same upserts, 1 transaction', sets.baseline, 'ops/s', '≥ 1.5×', (r) => r >= 1.5, sets.pairRatio));
 
   // --- 4, 5: batch get, cache cold and hot, vs raw memjs -----------------------------------------------------
@@ -287,6 +291,7 @@ try {
       return N / run.seconds;
     },
   );
+  log(`  row 7: ${pairSpread(incrs)}`);
   rows.push(row(7, `batch ${N} \`incr\` (${KEYS} counters), throughput`, incrs.ours, 'sqlite3 shell, same counter upserts, 1 transaction', incrs.baseline, 'ops/s', '–', null, incrs.pairRatio));
 
   // 8: compare-and-set. Line i is `set k:<j> v<i> --if-revision R` with j = i % KEYS: for an even j, R is the key's
@@ -352,6 +357,7 @@ try {
       return N / run.seconds;
     },
   );
+  log(`  row 8: ${pairSpread(cas)}`);
   rows.push(row(8, `batch ${N} \`set --if-revision\` (half match), throughput`, cas.ours, 'sqlite3 shell, same guarded UPDATEs, 1 transaction', cas.baseline, 'ops/s', '–', null, cas.pairRatio));
   extra.casApplied = casApplied;
   extra.casConflicts = casConflicts;
