@@ -90,16 +90,11 @@ async function runSteps(
   onBusy: () => void,
   answeredAfter?: Promise<boolean>,
 ): Promise<boolean> {
-  let before = answeredAfter;
-  const inTurn = async () => {
-    if (before) await before;
-    before = undefined;
-  };
   let i = 0;
   while (i < steps.length) {
     const step = steps[i]!;
     if (step.kind === 'other') {
-      await inTurn();
+      await answeredAfter;
       if (!(await out.runAlone(step)) && bail) return false;
       i++;
       continue;
@@ -111,11 +106,11 @@ async function runSteps(
       if (bail && steps[end - 1]!.kind === 'invalid') break;
     }
     const outcomes = await executeSegment(() => ctx.store(), steps.slice(i, end), onBusy);
-    await inTurn();
+    await answeredAfter;
     if (!(await out.emit(outcomes, bail)) && bail) return false;
     i = end;
   }
-  await inTurn(); // a group with nothing to answer is done only once the one before it is
+  await answeredAfter; // a group with nothing to answer is done only once the one before it is
   return true;
 }
 
