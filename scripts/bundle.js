@@ -54,6 +54,19 @@ const sqliteBinding = {
   },
 };
 
+/**
+ * memjs's `require('net')`, replaced by src/store/memjs-net.ts: a one-shot command connects with a socket made on
+ * Node's TCP handle and never loads node:net (src/store/lean-socket.ts). Only memjs's: everything else keeps node:net.
+ */
+const memjsNet = {
+  name: 'memjs-net',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?net$/ }, (args) =>
+      /[\\/]node_modules[\\/]memjs[\\/]/.test(args.importer) ? { path: join(root, 'src', 'store', 'memjs-net.ts') } : undefined,
+    );
+  },
+};
+
 rmSync('dist/bundle', { recursive: true, force: true });
 
 /** The modules behind `await import()` that make the extras file, by the name the first file asks for them. */
@@ -131,7 +144,7 @@ function coreBuild(registry, write) {
       }));
     },
   };
-  return build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/bundle/tbase.cjs', plugins: [stubs, sqliteBinding], metafile: true, write });
+  return build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/bundle/tbase.cjs', plugins: [stubs, sqliteBinding, memjsNet], metafile: true, write });
 }
 
 /** The extras file: EXTRAS and what they import, except the modules the first file has (`core`), taken from it. */
@@ -161,7 +174,7 @@ async function extrasBuild(core) {
       }));
     },
   };
-  await build({ ...common, entryPoints: ['tbase:extras'], outfile: 'dist/bundle/tbase-extras.cjs', plugins: [fromCore, sqliteBinding] });
+  await build({ ...common, entryPoints: ['tbase:extras'], outfile: 'dist/bundle/tbase-extras.cjs', plugins: [fromCore, sqliteBinding, memjsNet] });
   return [...used].sort();
 }
 

@@ -9,6 +9,7 @@ import { IO } from './io.js';
 import { parseSimpleCommandLine } from './argv.js';
 import { boundHeapGrowth } from './memory.js';
 import type { Invocation, ParseOutcome } from './program.js';
+import { preferLeanSockets } from './store/memjs-net.js';
 import { renderError, renderResult, reportShortfall } from './render.js';
 import { tbaseVersion, versions } from './versions.js';
 
@@ -59,6 +60,8 @@ async function runOneShot(io: IO, config: Config, invocation: Invocation, { proc
   // Node's stream for a pipe would cost it more than the write. The ones that stream (list, export, import, watch) keep
   // the stream's back-pressure.
   else io.writeStdoutDirectly();
+  // memjs connects with a socket made on Node's TCP handle, without loading node:net (store/memjs-net.ts).
+  if (processExits) preferLeanSockets();
   const ctx = new Context(io, config);
   try {
     const result = await invocation.spec.run(ctx, invocation.options);

@@ -8,7 +8,7 @@
  */
 import { writeSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { isatty } from 'node:tty';
+import { isTerminal } from './bindings.js';
 import { loadColours, NO_COLOUR, type Colours } from './colour.js';
 
 export type OutputMode = 'human' | 'plain' | 'json';
@@ -117,9 +117,10 @@ export class IO {
       get stderr() {
         return process.stderr;
       },
-      isStdinTTY: isatty(0),
-      isStdoutTTY: isatty(1),
-      isStderrTTY: isatty(2),
+      // Not node:tty's isatty: loading node:tty loads node:net with it (bindings.ts).
+      isStdinTTY: isTerminal(0),
+      isStdoutTTY: isTerminal(1),
+      isStderrTTY: isTerminal(2),
       env: process.env,
       stdoutFd: 1,
     });

@@ -6,11 +6,11 @@
  * from it: a second copy of a class would break `instanceof` (the exit status of an error) without a word.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { removeTempDirs, tempDbPath, tempDir } from '../helpers/temp.js';
+import { removeTempDirs, tempDbPath, tempDir, testServers } from '../helpers/temp.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const bundle = join(root, 'dist', 'bundle');
@@ -89,5 +89,59 @@ describe('the extras file', () => {
     // batch/plan.ts (extras) refuses a command batch cannot run: a UsageError, which batch.ts reports by its status.
     expect(tbase(['batch'], 'watch k\n')).toMatchObject({ status: 2 });
     expect(tbase(['--version'])).toMatchObject({ status: 0, stderr: '' });
+  });
+});
+
+describe('one-shot commands reach memcached without node:net (store/lean-socket.ts)', () => {
+  /** Runs bin/tbase with a preload that records, at exit, the modules of Node's own that the process loaded. */
+  function runProbed(args: string[], env: Record<string, string> = {}) {
+    const dir = tempDir();
+    const probe = join(dir, 'probe.cjs');
+    const list = join(dir, 'modules.txt');
+    writeFileSync(probe, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join('\\n')));`);
+    const run = spawnSync(process.execPath, ['-r', probe, join(root, 'bin', 'tbase'), ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+    return { ...run, modules: readFileSync(list, 'utf8').split('\n') };
+  }
+
+  test('a set and a cache hit: answered through memcached, with neither node:net nor node:tty loaded', () => {
+    const db = tempDbPath();
+    const args = ['--db', db, '--servers', testServers()];
+    // The first write makes the database (its namespace id comes from node:crypto, which loads the stream classes).
+    expect(runProbed([...args, 'set', 'w', 'first'])).toMatchObject({ status: 0, stderr: '' });
+    const set = runProbed([...args, 'set', 'k', 'lean']);
+    expect(set).toMatchObject({ status: 0, stderr: '' });
+    expect(runProbed([...args, 'get', 'k'])).toMatchObject({ status: 0, stdout: 'lean\n', stderr: '' }); // fills
+    const hit = runProbed([...args, '--json', 'get', 'k']);
+    expect(hit).toMatchObject({ status: 0, stderr: '' });
+    expect(JSON.parse(hit.stdout)).toMatchObject({ value: 'lean', source: 'cache' });
+    for (const run of [set, hit]) {
+      expect(run.modules).toContain('Internal Binding tcp_wrap');
+      for (const module of ['net', 'tty', 'stream']) expect(run.modules).not.toContain(`NativeModule ${module}`);
+    }
+  });
+
+  test('with --pending-deprecation (process.binding would warn) and with a server given by name: node:net, and no warning', () => {
+    const port = testServers().slice(testServers().lastIndexOf(':') + 1);
+    for (const [servers, env] of [
+      [testServers(), { NODE_OPTIONS: '--pending-deprecation' }],
+      [`localhost:${port}`, {}],
+    ] as const) {
+      const args = ['--db', tempDbPath(), '--servers', servers];
+      expect(runProbed([...args, 'set', 'k', 'net'], env)).toMatchObject({ status: 0, stderr: '' });
+      const got = runProbed([...args, 'get', 'k'], env);
+      expect(got).toMatchObject({ status: 0, stdout: 'net\n', stderr: '' });
+      expect(got.modules).toContain('NativeModule net');
+    }
+  });
+
+  test('memcached refusing: the same notice as through node:net, and the answer from SQLite', () => {
+    const db = tempDbPath();
+    const refused = ['--db', db, '--servers', '127.0.0.1:1'];
+    expect(runProbed([...refused, 'set', 'k', 'v']).status).toBe(0);
+    const lean = runProbed([...refused, 'get', 'k']);
+    const net = runProbed([...refused, 'get', 'k'], { NODE_OPTIONS: '--pending-deprecation' });
+    expect(lean).toMatchObject({ status: 0, stdout: 'v\n' });
+    expect(lean.stderr).toMatch(/ECONNREFUSED 127\.0\.0\.1:1/);
+    expect(lean.stderr).toBe(net.stderr);
   });
 });
