@@ -3,8 +3,8 @@
  * `npm run bench` (`-- --json` for machine-readable output): tbase beside real baselines, measured in the same run.
  *
  *   1  one-shot `tbase get k` (a cache hit) wall time       vs `node -e 0` (Node's own start-up floor)
- *  1b  bench/least-get.cjs: only the steps a cache hit cannot skip (tty, net, sqlite3's addon, one query, one GET),
- *      none of tbase's code: what row 1 cannot go below     vs `node -e 0`
+ *  1b  bench/least-get.cjs: only the steps a cache hit cannot skip (the terminal check, sqlite3's addon, one query,
+ *      one GET on Node's TCP handle), none of tbase's code: what row 1 cannot go below     vs `node -e 0`
  *   2  one-shot `tbase set k v` wall time                    vs `node -e 0`
  *   3  batch of N `set` lines on stdin, throughput           vs the sqlite3 shell: the same N upserts, one transaction
  *   4  batch of N `get` lines, cache hot, throughput         vs raw memjs: the same N cache keys, pipelined, same window
@@ -128,7 +128,7 @@ try {
     nodeFloor,
   );
   log(`  row 1b: ${pairSpread(leastOne)}`);
-  rows.push(row('1b', 'the least a cache hit can do: tty, net, sqlite3 addon, one query, one GET (bench/least-get.cjs)', leastOne.ours, 'node -e 0', leastOne.baseline, 'ms', '–', null, leastOne.pairRatio));
+  rows.push(row('1b', 'the least a cache hit can do: terminal check, sqlite3 addon, one query, one GET on the TCP handle (bench/least-get.cjs)', leastOne.ours, 'node -e 0', leastOne.baseline, 'ms', '–', null, leastOne.pairRatio));
   log(`one-shot set and node -e 0, ${ONESHOT_RUNS} runs each`);
   const setOne = await alternate(
     ONESHOT_RUNS,

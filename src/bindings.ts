@@ -98,17 +98,13 @@ export function tcpBindings(): TcpBindings | null {
   return tcp;
 }
 
-/**
- * Whether `fd` is a terminal, as node:tty's isatty answers (it asks the same binding). Without the binding: node:tty
- * itself where `require` exists (the bundle is CommonJS); in the ESM sources (tests, `npm run dev`), the binding
- * even if it warns, else no terminal.
- */
+/** Whether `fd` is a terminal, as node:tty's isatty answers (it asks the same binding); node:tty without the binding. */
 export function isTerminal(fd: number): boolean {
   try {
-    const tty = (quietBinding() ?? (typeof require === 'function' ? null : (process as unknown as { binding?: Binding }).binding))?.('tty_wrap');
+    const tty = quietBinding()?.('tty_wrap');
     if (typeof tty?.isTTY === 'function') return tty.isTTY(fd) === true;
   } catch {
-    // refused: as below
+    // refused: node:tty then
   }
-  return typeof require === 'function' ? (require('node:tty') as typeof import('node:tty')).isatty(fd) : false;
+  return (process.getBuiltinModule('node:tty') as typeof import('node:tty')).isatty(fd);
 }

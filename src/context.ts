@@ -104,7 +104,7 @@ export class Context implements CommandContext {
   }
 
   /**
-   * The store's open is started first (its file work runs off the main thread); memjs and node:net load and connect
+   * The store's open is started first (its file work runs off the main thread); memjs loads and connects
    * to memcached while it runs. Nothing is asked of the cache before the store has replayed pending invalidations
    * (cache-aside.ts), so connecting early changes no order the protocol relies on.
    */

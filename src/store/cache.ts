@@ -1,7 +1,7 @@
 /**
  * The cache as the cache-aside policy sees it (keyv-style: a small interface, one adapter): the calls it makes, the
  * limits a memcached item has, and how a user key becomes a cache key. memcache.ts is the memjs adapter; it loads
- * (with memjs and node:net) only when a store opens (context.ts), so nothing here may depend on it.
+ * (with memjs) only when a store opens (context.ts), so nothing here may depend on it.
  */
 import type * as Crypto from 'node:crypto';
 import type { CacheError } from '../errors.js';

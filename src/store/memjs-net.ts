@@ -16,6 +16,6 @@ export function preferLeanSockets(): void {
 
 export function connect(port: number, host: string, listener?: () => void): Socket {
   const socket = lean ? leanConnect(Number(port), host, listener) : null;
-  // `require`, not an import: only this call may load node:net. This module exists only in the bundle (CommonJS).
-  return (socket as unknown as Socket | null) ?? (require('node:net') as typeof import('node:net')).connect(port, host, listener);
+  // Not an import: only this call may load node:net.
+  return (socket as unknown as Socket | null) ?? (process.getBuiltinModule('node:net') as typeof import('node:net')).connect(port, host, listener);
 }
