@@ -170,10 +170,14 @@ test('destroy with an error: error, then close(true); nothing after', async () =
     async (connect, port, log) => {
       const client = connect(port, '127.0.0.1', () => client.destroy(new Error('given up')));
       await record(client, log);
+      // After close: a timeout never fires, a write is refused without an event.
+      client.setTimeout(10, () => log.push('timeout after close'));
+      log.push(`write after close:${client.write('x')}`);
+      await new Promise((resolve) => setTimeout(resolve, 40));
     },
   );
   expect(lean!.log).toEqual(net!.log);
-  expect(net!.log).toEqual(['connect', 'error:undefined:given up', 'close:true']);
+  expect(net!.log).toEqual(['connect', 'error:undefined:given up', 'close:true', 'write after close:false']);
 });
 
 test('a write after end destroys the socket with an error, told after the write returned', async () => {

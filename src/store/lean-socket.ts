@@ -138,6 +138,7 @@ export class LeanSocket extends EventEmitter {
 
   /** As net.Socket: 'timeout' after `ms` without reading or writing (0 turns it off); it does not close anything. */
   setTimeout(ms: number, listener?: () => void): this {
+    if (this.destroyed) return this; // as net: a closed socket has no timeout
     this.clearIdleTimer();
     if (ms === 0) {
       if (listener) this.removeListener('timeout', listener);
