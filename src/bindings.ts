@@ -9,6 +9,7 @@
  * missing or not as expected, or when process.binding would print a deprecation warning (--pending-deprecation
  * wraps it), and the callers then use node:net and node:tty.
  */
+import { types } from 'node:util';
 
 /** Node's TCP handle: the calls lean-socket.ts makes (src/tcp_wrap.cc, src/stream_base.cc). */
 export interface TcpHandle {
@@ -53,8 +54,6 @@ export interface TcpBindings {
   /** libuv's end-of-file status, as a read reports it. */
   eof: number;
 }
-
-import { types } from 'node:util';
 
 // What process.binding returns is checked field by field below, not typed.
 type Binding = (name: string) => any;
