@@ -27,6 +27,18 @@ describe('splitLine', () => {
     expect(() => splitLine('set "ends with escaped quote\\"')).toThrow('unterminated double quote');
   });
 
+  test('each line gets words of its own (splitLine gathers them in one reused array)', () => {
+    const first = splitLine('set a 1 extra words here')!;
+    const second = splitLine('get b')!;
+    expect(first).toEqual(['set', 'a', '1', 'extra', 'words', 'here']);
+    expect(second).toEqual(['get', 'b']);
+    second.push('pushed');
+    expect(splitLine('del c')).toEqual(['del', 'c']);
+    expect(() => splitLine('set d "open')).toThrow('unterminated double quote');
+    // A line after a failed one is split on its own.
+    expect(splitLine('x')).toEqual(['x']);
+  });
+
   test('a 64 MiB word is split in linear time', () => {
     const value = 'v'.repeat(64 * 1024 * 1024);
     expect(splitLine(`set k ${value}`)?.[2]?.length).toBe(value.length);

@@ -22,7 +22,7 @@ import { executeSegment, type Outcome } from './batch/execute.js';
 import { jsonErrorLine, jsonLine, plainErrorLine, plainLine } from './batch/format.js';
 import { lineGroups, openInputFile } from './batch/lines.js';
 import { boundHeapGrowth } from './memory.js';
-import { planLine, type Step } from './batch/plan.js';
+import { planLine, type LineParser, type Step } from './batch/plan.js';
 
 export interface BatchOptions {
   /** A path, or '-' for stdin. */
@@ -50,12 +50,8 @@ export async function runBatch(io: IO, config: Config, options: BatchOptions): P
     let running: Promise<boolean> = Promise.resolve(true);
     let previousWritesOnly = false;
     for await (const lines of lineGroups(input, WINDOW_LINES)) {
-      const steps: Step[] = [];
-      const now = ctx.now();
-      for (const text of lines) {
-        const step = planLine(text, ++lineNumber, parseWords, now);
-        if (step) steps.push(step);
-      }
+      const steps = planLines(lines, lineNumber, parseWords, ctx.now());
+      lineNumber += lines.length;
       // Two groups of writes alone overlap further: this one's transaction is queued behind the running one's
       // (the store runs them in turn), so its BEGIN goes out the moment that one commits, while that one's
       // answers are written. Nothing can tell: neither reads, so nothing of the running group is left to see
@@ -79,6 +75,32 @@ export async function runBatch(io: IO, config: Config, options: BatchOptions): P
 }
 
 /**
+ * The steps of a group of lines, the first of which is line `after` + 1. Loops over a group's lines and steps sit in
+ * small functions like this one, not in the async functions that await between groups: V8 optimizes the function
+ * whose loop runs hot, and optimizing a large async function (with all it inlines) takes a helper thread 10–30 ms,
+ * CPU a batch on a busy machine does not have to spare (docs/architecture.md, "Hot loops").
+ */
+function planLines(lines: string[], after: number, parseWords: LineParser, now: number): Step[] {
+  const steps: Step[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const step = planLine(lines[i]!, after + i + 1, parseWords, now);
+    if (step) steps.push(step);
+  }
+  return steps;
+}
+
+/** Where the segment that starts at `start` ends: at the next step that runs alone (or, with `bail`, after an invalid line). */
+function segmentEnd(steps: Step[], start: number, bail: boolean): number {
+  let end = start;
+  while (end < steps.length && steps[end]!.kind !== 'other') {
+    end++;
+    // With --bail nothing after a bad line may run: the segment ends at it.
+    if (bail && steps[end - 1]!.kind === 'invalid') break;
+  }
+  return end;
+}
+
+/**
  * Runs the steps of one input group in order; false when --bail saw a failure. `onBusy`: executeSegment's.
  * `answeredAfter`: the group before, still running: this group answers only once that one is done.
  */
@@ -99,12 +121,7 @@ async function runSteps(
       i++;
       continue;
     }
-    let end = i;
-    while (end < steps.length && steps[end]!.kind !== 'other') {
-      end++;
-      // With --bail nothing after a bad line may run: the segment ends at it.
-      if (bail && steps[end - 1]!.kind === 'invalid') break;
-    }
+    const end = segmentEnd(steps, i, bail);
     const outcomes = await executeSegment(() => ctx.store(), steps.slice(i, end), onBusy);
     await answeredAfter;
     if (!(await out.emit(outcomes, bail)) && bail) return false;
@@ -126,29 +143,42 @@ class Output {
 
   /** Writes the outcomes in order (stopping after the first failure when `stopAtFailure`); false if one failed. */
   async emit(outcomes: Outcome[], stopAtFailure: boolean): Promise<boolean> {
+    if (this.mode === 'human') return this.emitToTerminal(outcomes, stopAtFailure);
+    // Lines for a script are made in one synchronous loop (see planLines) and written at once.
+    const { text, allOk } = this.lines(outcomes, stopAtFailure);
+    await this.flushText(text);
+    return allOk;
+  }
+
+  /** The plain or JSON lines of the outcomes, and whether all succeeded (stopping after a failure when asked). */
+  private lines(outcomes: Outcome[], stopAtFailure: boolean): { text: string; allOk: boolean } {
     const now = this.ctx.now();
+    const json = this.mode === 'json';
     let text = '';
     let allOk = true;
-    for (const outcome of outcomes) {
-      const { step } = outcome;
-      if (this.mode === 'human') {
-        await this.flushText(text);
-        text = '';
-        // `get -n` means nothing here: on a terminal every answer still ends its line.
-        const result = outcome.result?.kind === 'value' ? { ...outcome.result, newline: true } : outcome.result;
-        if (result !== undefined) await renderResult(this.renderCtx(step.line), step.command ?? '', result);
-        else if (!this.failed(step, outcome.error)) await this.io.out(`${this.io.colour.dim(outcome.error instanceof ConflictError ? `(${outcome.error.message})` : '(not found)')}\n`);
-        else allOk = false;
-      } else if (outcome.result !== undefined) {
-        const line = this.mode === 'json' ? jsonLine(step.command!, step.line, outcome.result, now) : plainLine(outcome.result, now);
-        text += `${line}\n`;
-      } else {
-        if (this.failed(step, outcome.error)) allOk = false;
-        text += `${this.mode === 'json' ? jsonErrorLine(step.command, step.line, outcome.error) : plainErrorLine(outcome.error)}\n`;
+    for (let i = 0; i < outcomes.length; i++) {
+      const { step, result, error } = outcomes[i]!;
+      if (result !== undefined) text += `${json ? jsonLine(step.command!, step.line, result, now) : plainLine(result, now)}\n`;
+      else {
+        if (this.failed(step, error)) allOk = false;
+        text += `${json ? jsonErrorLine(step.command, step.line, error) : plainErrorLine(error)}\n`;
       }
       if (!allOk && stopAtFailure) break;
     }
-    await this.flushText(text);
+    return { text, allOk };
+  }
+
+  /** On a terminal: each outcome rendered as the one-shot command would, in colour. */
+  private async emitToTerminal(outcomes: Outcome[], stopAtFailure: boolean): Promise<boolean> {
+    let allOk = true;
+    for (const { step, result: found, error } of outcomes) {
+      // `get -n` means nothing here: on a terminal every answer still ends its line.
+      const result = found?.kind === 'value' ? { ...found, newline: true } : found;
+      if (result !== undefined) await renderResult(this.renderCtx(step.line), step.command ?? '', result);
+      else if (!this.failed(step, error)) await this.io.out(`${this.io.colour.dim(error instanceof ConflictError ? `(${error.message})` : '(not found)')}\n`);
+      else allOk = false;
+      if (!allOk && stopAtFailure) break;
+    }
     return allOk;
   }
 

@@ -31,18 +31,7 @@ export async function* lineGroups(
   for await (const chunk of input) {
     onBytes?.(chunk.length);
     const text = typeof chunk === 'string' ? chunk : decoder.write(chunk);
-    let start = 0;
-    for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
-      const line = text.slice(start, end);
-      if (partial.length === 0) lines.push(line);
-      else {
-        partial.push(line);
-        lines.push(partial.join(''));
-        partial = [];
-      }
-      start = end + 1;
-    }
-    if (start < text.length) partial.push(text.slice(start));
+    partial = splitLines(text, partial, lines);
     let i = 0;
     for (; lines.length - i >= maxLines; i += maxLines) yield lines.slice(i, i + maxLines);
     const rest = i === 0 ? lines : lines.slice(i);
@@ -54,6 +43,27 @@ export async function* lineGroups(
   const last = partial.join('') + decoder.end();
   if (last !== '') lines.push(last);
   if (lines.length > 0) yield lines;
+}
+
+/**
+ * Appends the lines `text` completes to `lines` (the first joined to `partial`, the pieces of an unfinished line)
+ * and returns the pieces of the line it leaves unfinished. Synchronous and apart from the generator, so that V8
+ * optimizes this loop and not the generator around it (batch.ts, planLines).
+ */
+function splitLines(text: string, partial: string[], lines: string[]): string[] {
+  let start = 0;
+  for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
+    const line = text.slice(start, end);
+    if (partial.length === 0) lines.push(line);
+    else {
+      partial.push(line);
+      lines.push(partial.join(''));
+      partial = [];
+    }
+    start = end + 1;
+  }
+  if (start < text.length) partial.push(text.slice(start));
+  return partial;
 }
 
 /** Opens a file for reading, turning "no such file" and friends into a usage error that names it. */
