@@ -35,7 +35,7 @@ export interface BatchOptions {
 export const WINDOW_LINES = 1024;
 
 export async function runBatch(io: IO, config: Config, options: BatchOptions): Promise<number> {
-  boundHeapGrowth(); // any number of lines: memory stays flat (memory.ts)
+  boundHeapGrowth('groups'); // any number of lines: memory stays flat (memory.ts)
   const input = options.file === '-' ? io.stdin : await openInputFile(options.file, 'batch file');
   const ctx = new Context(io, config, { stdinIsCommandStream: options.file === '-' });
   const parseWords = createLineParser({ writeOut: () => undefined });
