@@ -24,7 +24,7 @@ export function splitLine(line: string): string[] | null {
     } else if (ch === '"' || ch === "'") {
       const close = findClosingQuote(text, i);
       if (close < 0) {
-        words.fill(undefined, 0, count);
+        forget(words, count);
         throw new UsageError(`unterminated ${ch === '"' ? 'double' : 'single'} quote`);
       }
       const body = text.slice(i + 1, close);
@@ -42,8 +42,14 @@ export function splitLine(line: string): string[] | null {
   // The words are gathered in a scratch array and copied out at their exact number: an array pushed into grows by
   // 16 slots at once, most of a short line's garbage, and a bulk load splits a million lines.
   const result = words.slice(0, count) as string[];
-  words.fill(undefined, 0, count); // holds no word of this line (one may be 64 MiB) once it is answered
+  forget(words, count);
   return result;
+}
+
+/** Clears the first `count` slots, so the scratch array holds no word of a line (one may be 64 MiB) once it is split. */
+function forget(words: (string | undefined)[], count: number): void {
+  // A loop, not fill(): fill over a range calls into V8's C++ runtime (~2 ms of a 100k-line batch, profiled).
+  for (let i = 0; i < count; i++) words[i] = undefined;
 }
 
 /** Where splitLine gathers the words of the line at hand (never shortened: V8 frees the slots of a shrunk array). */
