@@ -9,13 +9,14 @@
  *  - the young generation stops growing at 2 × 4 MiB in batch: each semi-space then holds a group in flight with
  *    room to spare, so its objects die young instead of being copied twice and promoted. (At 2 × 2 MiB, the bound
  *    before, most were: a collection every ~780 lines and ~0.7 KB a line promoted; a 100k `set` batch takes ~13%
- *    less CPU with the larger bound.) List and export stop at 2 × 2 MiB: their rows die as soon as written.
+ *    less CPU with the larger bound.) List, export, import and watch stop at 2 × 2 MiB: their rows die as soon
+ *    as written.
  *  - in batch, the old generation is marked again as soon as a full collection is over (the incremental-marking
  *    triggers: marking starts once it holds 30% of what V8 would let it reach, which it does just after a
  *    collection). V8 lets it grow by at least 8 MiB plus the young generation's size over its live size before
  *    collecting; marked continuously, it stays within a few MiB of it. That pays for the larger young generation:
  *    a 1M-line batch peaks no higher than with 2 × 2 MiB and V8's schedule. The cost is twice as many full
- *    collections (~20 for 1M lines), mostly on helper threads. (List and export keep V8's schedule: marking
+ *    collections (~20 for 1M lines), mostly on helper threads. (The other work keeps V8's schedule: marking
  *    continuously made `list` ~10% slower, for no less memory.)
  *  - the old generation grows by a fifth of its live size (--heap-growing-percent), where V8's factor is larger.
  *

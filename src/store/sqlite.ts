@@ -637,7 +637,6 @@ function chunkKeys(writes: Write[]): ChunkKeys {
   return { byKey, parts: [...keysJson(Array.from(byKey.keys()))] };
 }
 
-/** Whether some row has expired by `now` (the transaction's earliest expiry): the purge has work to do. */
 /**
  * The earliest of `earliest` and the entries' expiries. A loop over a chunk's rows sits in a small function of its
  * own, not in the async applyChunk: V8 optimizes the function whose loop runs hot, and optimizing applyChunk (with
@@ -651,6 +650,7 @@ function earliestExpiry(entries: readonly Entry[], earliest: number | null): num
   return earliest;
 }
 
+/** Whether some row has expired by `now` (the transaction's earliest expiry): the purge has work to do. */
 function purgeDue(state: TransactionState, now: number): boolean {
   return state.nextExpiry !== null && state.nextExpiry <= now;
 }
